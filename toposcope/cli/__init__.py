@@ -1,0 +1,61 @@
+"""The ``toposcope`` command: one small module per subcommand.
+
+Subcommand modules import only argparse at module level; the library (torch,
+xarray, ...) is imported inside ``run`` so that ``toposcope --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "SUBCOMMANDS"]
+
+#: name -> module; each module defines ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
+SUBCOMMANDS = {
+    "layers": "toposcope.cli.layers",
+    "extract": "toposcope.cli.extract",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    from toposcope import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="toposcope",
+        description="Measure brain-like spatial organisation in topographic neural networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"toposcope {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    from toposcope._validation import ToposcopeError
+
+    try:
+        result = args._run(args)
+    except ToposcopeError as error:
+        print(f"toposcope {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"toposcope {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Model specs a user can type, mapped lazily to the adapter that builds them.
+
+A spec is ``family/name`` (``toponets/resnet18``, ``demo/topo``), ``family:arg``
+(``hf:gpt2``, ``torchvision:resnet18``, ``file:model.pt``) or a bare family
+(``tdann``, ``topolm``). Adapters are imported only when used so that
+``toposcope --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from toposcope._validation import ToposcopeError, close_matches
+
+__all__ = ["FAMILIES", "parse_spec", "load_model", "known_specs"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: where its builder lives and the specs it accepts."""
+
+    module: str
+    function: str
+    examples: tuple[str, ...]
+    summary: str
+
+
+FAMILIES: dict[str, Family] = {
+    "toponets": Family(
+        "toposcope.models.toponets",
+        "load_toponet",
+        ("toponets/resnet18", "toponets/resnet50", "toponets/vit_b_32", "toponets/nanogpt"),
+        "released TopoNets checkpoints (tau=..., checkpoint=PATH)",
+    ),
+    "demo": Family(
+        "toposcope.models.demo",
+        "load_demo",
+        ("demo/topo", "demo/baseline"),
+        "small models shipped with toposcope, trained on the UCI digits",
+    ),
+    "hf": Family(
+        "toposcope.models.hf",
+        "load_hf",
+        ("hf:EleutherAI/gpt-neo-125m", "hf:gpt2", "hf:DIR"),
+        "transformers language models; MLP input layers on a TopoLoss grid",
+    ),
+    "tdann": Family(
+        "toposcope.models.tdann",
+        "load_tdann",
+        ("tdann",),
+        "TDANN ResNet-18 with its per-layer positions (checkpoint=PATH, positions=DIR)",
+    ),
+    "topolm": Family(
+        "toposcope.models.topolm",
+        "load_topolm",
+        ("topolm",),
+        "TopoLM GPT-2 with its per-layer positions (checkpoint=PATH, positions=DIR)",
+    ),
+    "torchvision": Family(
+        "toposcope.models.generic",
+        "load_torchvision",
+        ("torchvision:resnet18", "torchvision:alexnet"),
+        "any torchvision architecture (layers=..., checkpoint=PATH, weights=...)",
+    ),
+    "file": Family(
+        "toposcope.models.generic",
+        "load_file",
+        ("file:model.pt",),
+        "a saved model or state dict (arch=..., layers=...)",
+    ),
+}
+
+_SPEC = re.compile(r"^(?P<family>[a-z_]+)(?:(?P<sep>[/:])(?P<rest>.+))?$")
+
+
+def known_specs() -> list[str]:
+    """Example specs of every family, for help and error messages."""
+    return [spec for family in FAMILIES.values() for spec in family.examples]
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a spec into ``(family, rest)``; raise listing the known specs if unknown."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ToposcopeError(f"model spec must be a non-empty string, got {spec!r}")
+    match = _SPEC.match(spec.strip())
+    family = match.group("family") if match else ""
+    if family not in FAMILIES:
+        near = close_matches(spec, known_specs(), n=2)
+        hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
+        raise ToposcopeError(
+            f"unknown model spec {spec!r}{hint}; known: {', '.join(known_specs())}"
+        )
+    return family, (match.group("rest") or "")
+
+
+def load_model(spec: Any, **options: Any):
+    """Load a model as a :class:`~toposcope.models.subject.Subject`.
+
+    Parameters
+    ----------
+    spec : str or torch.nn.Module
+        A spec (see :func:`known_specs`) or the user's own module; for a module,
+        ``layers=[...]`` names the topographic layers and the remaining options go
+        to :func:`~toposcope.models.subject.from_module`.
+    **options
+        Family options, e.g. ``tau=10``, ``checkpoint="file.pt"``, ``layers=[...]``.
+
+    Returns
+    -------
+    Subject
+    """
+    if not isinstance(spec, str):
+        from toposcope.models.subject import from_module
+
+        if "layers" not in options:
+            raise ToposcopeError(
+                "a module needs layers=[...] naming its topographic layers "
+                "(see model.named_modules())"
+            )
+        return from_module(spec, options.pop("layers"), **options)
+    family, rest = parse_spec(spec)
+    entry = FAMILIES[family]
+    builder = getattr(importlib.import_module(entry.module), entry.function)
+    return builder(rest, **options)
