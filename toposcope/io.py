@@ -157,7 +157,7 @@ class ResponseStore:
         # xarray needs to know which variables are coordinates of `responses`.
         self._data.attrs["coordinates"] = " ".join(coords)
         for key, value in attrs.items():
-            self._file.attrs[key] = _attr(value)
+            self._data.attrs[key] = _attr(value)
 
     def write(self, start: int, block: np.ndarray) -> None:
         """Write rows ``start : start + len(block)``; block shape (rows, n_units)."""

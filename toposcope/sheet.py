@@ -316,6 +316,9 @@ def load_positions(path: str | Path, n_units: int | None = None) -> CorticalShee
     CorticalSheet
         ``.positions`` has shape (n_units, 2).
     """
+    from toposcope._validation import check_file
+
+    path = check_file("positions file", path, "give the positions file of this layer")
     from toposcope.position_files import read_positions
 
     sheet = read_positions(path)

@@ -249,7 +249,7 @@ def from_module(
         weight = f"{layer}.weight" if f"{layer}.weight" in dict(model.named_parameters()) else None
         topo_layers[layer] = TopoLayer(name=layer, sheet=sheet, pool=pool, weight=weight)
     return Subject(
-        model=model.eval(),
+        model=model,
         layers=topo_layers,
         modality=modality,
         name=name,
