@@ -1,4 +1,4 @@
-"""Stimulus sets: images or texts with a label table.
+"""The StimulusSet and loading images and texts from folders and files.
 
 A :class:`StimulusSet` is an ordered list of items (image paths or strings) with
 per-item labels (``category`` and whatever else the set defines). Its
