@@ -179,3 +179,17 @@ def test_positions_given_for_a_layer_are_used_and_checked(image_folder):
     with pytest.raises(ToposcopeError, match="hold 4 units but layer 'conv2' has 6"):
         toposcope.load_model(TinyNet(), layers=["conv2"], positions={"conv2": np.zeros((4, 2))},
                              transform=tiny_transform(), input_shape=(3, 16, 16))
+
+
+def test_changed_preprocessing_misses_the_cache(image_folder, tmp_path):
+    from torchvision import transforms
+
+    model = TinyNet()
+    cache = tmp_path / "cache"
+    small = toposcope.load_model(model, layers=["conv1"], transform=tiny_transform(), input_shape=(3, 16, 16))
+    first = toposcope.extract(small, image_folder, cache=cache, progress=False)["conv1"]
+    larger = transforms.Compose([transforms.Resize((24, 24)), transforms.ToTensor()])
+    other = toposcope.load_model(model, layers=["conv1"], transform=larger, input_shape=(3, 24, 24))
+    second = toposcope.extract(other, image_folder, cache=cache, progress=False)["conv1"]
+    assert len(list(cache.glob("*.nc"))) == 2
+    assert not np.allclose(first.values, second.values)

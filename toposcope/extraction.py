@@ -154,9 +154,23 @@ def _cache_key(subject: Subject, stimulus_hash: str, layer: TopoLayer, options: 
         "layout": sheet.layout,
         "pool": layer.pool,
         "sheet": sheet_hash,
+        "preprocessing": _preprocessing_signature(subject),
         **options,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _preprocessing_signature(subject: Subject) -> str:
+    """What turns a stimulus into model input, so changed preprocessing never hits the cache.
+
+    A torchvision ``Compose`` prints its steps and parameters; a plain function
+    prints with its memory address, which never matches across runs (safe: no
+    stale hits, at the cost of no reuse).
+    """
+    if subject.modality == "language":
+        tokenizer = subject.tokenizer
+        return f"{type(tokenizer).__name__}:{getattr(tokenizer, 'name_or_path', '')}:{len(tokenizer) if tokenizer is not None else 0}"
+    return repr(subject.transform)
 
 
 def _chunks_for(path: Path, memory_limit: float) -> dict[str, int] | None:
@@ -210,6 +224,15 @@ def _text_batches(
         raise ToposcopeError(f"model {subject.name!r} has no tokenizer; pass tokenizer= when loading it")
     if getattr(tokenizer, "pad_token", "") is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if getattr(tokenizer, "padding_side", "right") != "right":
+        # Causal models number positions from the first column: left padding would
+        # shift a short text's real tokens and change their responses.
+        tokenizer.padding_side = "right"
+    if text_mode == "words" and getattr(tokenizer, "is_fast", True) is False:
+        raise ToposcopeError(
+            f"text_mode='words' needs a fast tokenizer (with offsets) but {subject.name!r} has a slow one; "
+            "load it with use_fast=True"
+        )
     limit = getattr(tokenizer, "model_max_length", None)
     limit = limit if isinstance(limit, int) and limit < 1_000_000 else None
     offsets = np.cumsum([0, *rows])
@@ -219,6 +242,10 @@ def _text_batches(
         encoded = tokenizer(texts, padding=True, return_tensors="pt", return_offsets_mapping=want_offsets)
         mask = encoded["attention_mask"].to(torch.float32)
         n_tokens = mask.sum(1)
+        if len(texts) and int(n_tokens.min()) == 0:
+            raise ToposcopeError(
+                f"text {first + int(n_tokens.argmin())} gives no tokens; remove empty texts"
+            )
         if limit is not None and int(n_tokens.max()) > limit:
             worst = int(n_tokens.argmax())
             raise ToposcopeError(
@@ -258,6 +285,8 @@ def _word_reducer(texts: list[str], offsets: Any, mask: Any, first: int) -> Any:
             word = np.searchsorted(starts, s, side="right") - 1
             if word < 0 or s >= ends[word]:
                 word = np.searchsorted(starts, s)  # the token began with the space
+                if word == len(starts) or starts[word] >= e:
+                    continue  # whitespace only (e.g. a trailing " "): part of no word
             reducer[b, word, t] = 1.0
         counts = reducer[b].sum(1)
         for w in np.nonzero(counts[: len(text_spans)].numpy() == 0)[0]:
