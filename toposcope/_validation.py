@@ -61,6 +61,18 @@ def check_positive_int(name: str, value: Any) -> int:
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a bool; accepts bools and the strings a CLI option may carry."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ToposcopeError(f"{name} must be true or false, got {value!r}")
+
+
 def check_file(name: str, path: str | Path, hint: str = "") -> Path:
     """Return ``path`` as a Path if it is an existing file, else raise with ``hint``."""
     path = Path(path).expanduser()
