@@ -53,9 +53,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        _readable(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _readable(path: Path) -> None:
+    """Give a finished temp file the permissions a plain ``open(..., "w")`` would (mkstemp uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def write_netcdf(obj: xr.DataArray | xr.Dataset, path: str | Path, attrs: Mapping[str, Any] | None = None) -> Path:
@@ -166,6 +174,7 @@ class ResponseStore:
     def close(self) -> Path:
         """Finish the file and move it into place."""
         self._file.close()
+        _readable(self._tmp)
         os.replace(self._tmp, self.path)
         return self.path
 

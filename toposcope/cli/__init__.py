@@ -16,6 +16,8 @@ __all__ = ["main", "SUBCOMMANDS"]
 SUBCOMMANDS = {
     "layers": "toposcope.cli.layers",
     "extract": "toposcope.cli.extract",
+    "topoloss": "toposcope.cli.topoloss",
+    "demo": "toposcope.cli.demo",
 }
 
 

@@ -1,0 +1,188 @@
+"""The shipped demo models, the digit stimuli, ``toposcope demo`` and the training script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from PIL import Image
+
+from toposcope._validation import ToposcopeError
+from toposcope.cli import main
+from toposcope.demo import _check_output, neighbour_correlation, run_demo, selectivity
+from toposcope.demo_data import digit_images, train_test_split, write_digit_stimuli
+from toposcope.io import open_responses
+from toposcope.models.demo import DigitTransform, demo_metadata, load_demo, weights_path
+from toposcope.models.registry import load_model
+from toposcope.models.subject import file_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["conv1", "conv2", "conv3", "fc1"]
+
+
+def test_both_models_load_offline_with_distinct_identities():
+    topo, baseline = load_model("demo/topo"), load_model("demo/baseline")
+    for name, subject in (("topo", topo), ("baseline", baseline)):
+        assert subject.name == f"demo/{name}" and subject.modality == "vision"
+        assert list(subject.layers) == LAYERS
+        assert [layer.weight for layer in subject.layers.values()] == [f"{n}.weight" for n in LAYERS]
+        assert [layer.sheet.grid for layer in subject.layers.values()] == [(4, 4), (4, 8), (8, 8), (8, 16)]
+        assert subject.identity == file_sha256(weights_path(name)) == demo_metadata()["models"][name]["sha256"]
+    assert topo.identity != baseline.identity
+
+
+def test_transform_takes_any_pil_image():
+    transform = DigitTransform()
+    rgb = Image.fromarray(np.full((40, 30, 3), 255, dtype=np.uint8))
+    grey = Image.fromarray(np.zeros((8, 8), dtype=np.uint8))
+    assert transform(rgb).shape == (1, 16, 16) and float(transform(rgb).min()) == 1.0
+    assert transform(grey).shape == (1, 16, 16) and float(transform(grey).max()) == -1.0
+    with pytest.raises(ToposcopeError, match="takes a PIL image"):
+        transform(np.zeros((8, 8)))
+
+
+def test_shipped_weights_reproduce_the_recorded_accuracy():
+    images, labels = digit_images()
+    _, test = train_test_split(labels, demo_metadata()["settings"]["test_fraction"],
+                               seed=demo_metadata()["settings"]["seed"])
+    transform = DigitTransform()
+    inputs = torch.stack([transform(Image.fromarray(images[i])) for i in test])
+    for name in ("topo", "baseline"):
+        model = load_demo(name).model.eval()
+        with torch.no_grad():
+            accuracy = float((model(inputs).argmax(1) == torch.from_numpy(labels[test])).float().mean())
+        recorded = demo_metadata()["models"][name]["test_accuracy"]
+        assert accuracy == pytest.approx(recorded, abs=0.005)
+        assert accuracy > 0.95
+
+
+def test_load_demo_errors_and_checkpoint_option():
+    with pytest.raises(ToposcopeError, match="unknown demo model 'topoo'.*did you mean 'topo'"):
+        load_model("demo/topoo")
+    swapped = load_demo("topo", checkpoint=weights_path("baseline"))
+    assert swapped.identity == load_demo("baseline").identity
+    with pytest.raises(ToposcopeError, match="does not exist"):
+        load_demo("topo", checkpoint="missing.safetensors")
+
+
+def test_digit_stimuli_are_stratified(tmp_path):
+    stimuli = write_digit_stimuli(tmp_path / "digits", per_class=3)
+    assert len(stimuli) == 30
+    assert stimuli.categories == [f"digit-{d}" for d in range(10)]
+    first = Path(stimuli.items[0])
+    assert first.parent.name == "digit-0" and first.name.startswith("digit-0-")
+    assert Image.open(first).size == (8, 8)
+    with pytest.raises(ToposcopeError, match="per_class=500 is more than"):
+        write_digit_stimuli(tmp_path / "more", per_class=500)
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save(tmp_path / "digits" / "stray.png")
+    with pytest.raises(ToposcopeError, match="holds 1 images besides the digits"):
+        write_digit_stimuli(tmp_path / "digits", per_class=3)
+
+
+def test_selectivity_and_neighbour_correlation_on_planted_data():
+    category = np.array(["a", "a", "b", "b", "c", "c"])
+    data = np.array([[3.0, 0.0], [5.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    responses = xr.DataArray(data, dims=("stimulus", "unit"),
+                             coords={"category": ("stimulus", category), "x": ("unit", [0.0, 1.0]),
+                                     "y": ("unit", [0.0, 0.0])})
+    dprime = selectivity(responses, "a").values
+    rest = data[2:, 0]
+    expected = (4.0 - rest.mean()) / np.sqrt((np.var([3.0, 5.0], ddof=1) + rest.var(ddof=1)) / 2)
+    assert dprime[0] == pytest.approx(expected) and dprime[1] == pytest.approx(0.0)
+    # Two identical tuning curves next to each other and one opposite curve far away.
+    tuning = xr.DataArray(np.array([[1.0, 1.0, -1.0], [2.0, 2.0, -2.0], [0.0, 0.0, 0.0]]),
+                          dims=("category", "unit"), coords={"x": ("unit", [0.0, 1.0, 5.0]),
+                                                             "y": ("unit", [0.0, 0.0, 0.0])})
+    near, everything = neighbour_correlation(tuning)
+    assert near == pytest.approx(1.0) and everything == pytest.approx(-1 / 3)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo") / "out"
+    code = main(["demo", "-o", str(folder), "--quiet"])
+    return code, folder
+
+
+def test_cli_demo_writes_the_expected_files(demo_run):
+    code, folder = demo_run
+    assert code == 0
+    for name in ("topo", "baseline"):
+        for layer in LAYERS:
+            responses = open_responses(folder / "responses" / f"{name}.{layer}.nc")
+            assert responses.sizes["stimulus"] == 500
+            assert responses.attrs["model"] == f"demo/{name}" and responses.attrs["checkpoint_sha256"]
+            maps = xr.open_dataset(folder / "maps" / f"{name}.{layer}.nc", engine="h5netcdf")
+            assert set(maps.data_vars) == {"tuning", "preferred_digit", "selectivity"}
+            assert maps.attrs["stimulus_set_sha256"] and maps.attrs["toposcope_version"]
+            assert set(np.unique(maps["preferred_digit"].values)) <= set(range(10))
+            maps.close()
+    table = xr.open_dataarray(folder / "topoloss.nc", engine="h5netcdf")
+    assert table.dims == ("model", "layer") and table.shape == (2, 4)
+    table.close()
+    for figure in ("preferred_digit.png", "selectivity_digit-0.png"):
+        assert (folder / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
+    assert len(list((folder / "stimuli").rglob("*.png"))) == 500
+    assert not list(folder.rglob("*.tmp"))
+
+
+def test_demo_shows_the_topographic_model_is_smoother(demo_run):
+    _, folder = demo_run
+    summary = json.loads((folder / "summary.json").read_text())
+    topo, baseline = summary["models"]["topo"], summary["models"]["baseline"]
+    assert topo["mean_topoloss"] < baseline["mean_topoloss"]
+    assert topo["neighbour_r"] > baseline["neighbour_r"]
+    assert topo["neighbour_r"] - topo["all_pairs_r"] > baseline["neighbour_r"] - baseline["all_pairs_r"]
+    for layer in LAYERS:
+        assert topo["layers"][layer]["topoloss"] < baseline["layers"][layer]["topoloss"]
+    assert topo["test_accuracy"] == demo_metadata()["models"]["topo"]["test_accuracy"]
+
+
+def test_demo_refuses_a_non_empty_folder_without_force(demo_run, capsys):
+    _, folder = demo_run
+    capsys.readouterr()
+    assert main(["demo", "-o", str(folder), "--quiet"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "exists and is not empty" in errors[0] and "--force" in errors[0]
+    _check_output(folder, force=True)  # --force lets the same run write again (a full rerun costs ~10 s)
+
+
+def test_demo_output_must_be_a_folder(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(ToposcopeError, match="is a file; give a folder"):
+        run_demo(target, progress=False)
+
+
+def test_cli_topoloss_table(tmp_path, capsys):
+    out = tmp_path / "table.nc"
+    assert main(["topoloss", "demo/baseline", "--layers", "conv3,fc1", "--factor", "2,3", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "conv3" in printed and "8x16" in printed and "factor 2x3" in printed
+    table = xr.open_dataarray(out, engine="h5netcdf")
+    assert list(table["layer"].values) == ["conv3", "fc1"] and table.attrs["factor_w"] == 3.0
+    table.close()
+    assert main(["topoloss", "demo/topo", "--factor", "5"]) == 2
+    assert "layer 'conv1': factor (5, 5) is larger than the 4x4 sheet" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_script_reproduces_the_shipped_accuracy(tmp_path):
+    # About a minute: deselected by default, run with `pytest -m slow`.
+    spec = importlib.util.spec_from_file_location("train_demo_models", ROOT / "scripts" / "train_demo_models.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["-o", str(tmp_path)]) == 0
+    fresh, shipped = json.loads((tmp_path / "demo.json").read_text()), demo_metadata()
+    for name in ("topo", "baseline"):
+        assert fresh["models"][name]["test_accuracy"] == pytest.approx(
+            shipped["models"][name]["test_accuracy"], abs=0.005)
+        for layer, value in shipped["models"][name]["topoloss"].items():
+            assert fresh["models"][name]["topoloss"][layer] == pytest.approx(value, abs=0.02)
+        reloaded = load_demo(name, checkpoint=tmp_path / f"{name}.safetensors")
+        assert list(reloaded.layers) == LAYERS
