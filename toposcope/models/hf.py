@@ -249,7 +249,10 @@ def _torch_dtype(dtype: Any) -> Any:
 def _load_model(source: str, folder: Path | None, revision: str | None, dtype: Any) -> Any:
     from transformers import AutoModel, AutoModelForCausalLM
 
-    kwargs = {"local_files_only": folder is not None, "dtype": dtype}
+    from toposcope.models.hub import hub_reachable
+
+    # Offline, read the hub cache only: transformers would otherwise retry for minutes.
+    kwargs = {"local_files_only": folder is not None or not hub_reachable(), "dtype": dtype}
     if folder is None and revision is not None:
         kwargs["revision"] = revision
     try:
@@ -294,7 +297,9 @@ def _load_tokenizer(source: str, folder: Path | None, revision: str | None, spec
 
     path = Path(source).expanduser()
     local = folder is not None or path.is_dir()
-    kwargs: dict[str, Any] = {"local_files_only": local}
+    from toposcope.models.hub import hub_reachable
+
+    kwargs: dict[str, Any] = {"local_files_only": local or not hub_reachable()}
     if not local and revision is not None:
         kwargs["revision"] = revision
     fix = (
