@@ -31,7 +31,7 @@ from toposcope.io import ResponseStore, open_responses, provenance, write_netcdf
 from toposcope.models.subject import Subject, TopoLayer
 from toposcope.stimuli import StimulusSet, from_paths, from_texts, load, open_image
 
-__all__ = ["extract", "default_cache_dir", "TEXT_MODES"]
+__all__ = ["TEXT_MODES", "default_cache_dir", "extract"]
 
 #: How text responses are reduced over tokens.
 #: ``mean``/``last``: one row per text (mean over its tokens / its last token);

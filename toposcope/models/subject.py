@@ -18,7 +18,7 @@ import numpy as np
 from toposcope._validation import ToposcopeError, check_layers, check_option
 from toposcope.sheet import CorticalSheet, channel_space_sheet, grid_sheet
 
-__all__ = ["TopoLayer", "Subject", "from_module", "file_sha256", "module_sha256", "output_shapes"]
+__all__ = ["Subject", "TopoLayer", "file_sha256", "from_module", "module_sha256", "output_shapes"]
 
 LAYOUTS = ("channel", "channel_space")
 POOLS = ("mean", "max")
@@ -189,7 +189,7 @@ def output_shapes(model: Any, names: Iterable[str], example: Any) -> dict[str, t
 
 def candidate_layers(model: Any) -> list[str]:
     """Names of the Conv2d, Linear and transformers ``Conv1D`` modules of ``model``, in order."""
-    import torch.nn as nn
+    from torch import nn
 
     # Conv1D is matched by name so that listing layers never imports transformers.
     return [n for n, m in model.named_modules()

@@ -1,0 +1,366 @@
+"""Pair-distance machinery shared by the smoothness curves.
+
+A curve is the mean of some pairwise value (a response correlation, a
+selectivity difference) in bins of sheet distance. This module holds the parts
+that do not care which value: bin edges, a fast exact binning of distances,
+per-bin accumulators, and the three pair-sampling schemes (all pairs in blocks,
+pairs inside groups of units, random pairs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from toposcope._validation import ToposcopeError
+
+__all__ = [
+    "Accumulator",
+    "Binner",
+    "LatticeBinner",
+    "all_pairs",
+    "distances",
+    "grouped",
+    "pair_binner",
+    "random_pairs",
+    "resolve_edges",
+    "sheet_diameter",
+]
+
+#: values(a, b) -> array (len(a), len(b)) of the pairwise value between unit sets a and b
+BlockKernel = Callable[[np.ndarray | slice, np.ndarray | slice], np.ndarray]
+#: values(i, j) -> array (n,) of the value for pairs (i[k], j[k])
+PairKernel = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def sheet_diameter(positions: np.ndarray) -> float:
+    """Largest distance between two positions, shape (n, 2) -> float."""
+    unique = np.unique(positions, axis=0)
+    if len(unique) < 2:
+        return 0.0
+    from scipy.spatial import ConvexHull, QhullError
+
+    try:
+        hull = unique[ConvexHull(unique).vertices]
+    except QhullError:  # collinear or too few points: the hull is degenerate
+        lo, hi = unique.min(axis=0), unique.max(axis=0)
+        return float(np.hypot(*(hi - lo)))
+    from scipy.spatial.distance import pdist
+
+    return float(pdist(hull).max())
+
+
+def resolve_edges(bins: int | Sequence[float] | np.ndarray, max_distance: float) -> np.ndarray:
+    """Bin edges from a count (``linspace(0, max_distance, bins + 1)``) or explicit edges."""
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        if bins < 1:
+            raise ToposcopeError(f"bins must be a positive count or increasing edges, got {bins}")
+        if not max_distance > 0:
+            raise ToposcopeError("all units sit at the same sheet position; distances cannot be binned")
+        return np.linspace(0.0, float(max_distance), int(bins) + 1)
+    try:
+        edges = np.asarray(bins, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ToposcopeError(f"bins must be a positive count or increasing edges, got {bins!r}") from None
+    if edges.ndim != 1 or len(edges) < 2 or not np.isfinite(edges).all() or np.any(np.diff(edges) <= 0):
+        raise ToposcopeError(
+            f"bin edges must be at least 2 finite, strictly increasing distances, got {np.asarray(bins).tolist()}"
+        )
+    return edges
+
+
+class Binner:
+    """Map distances to bin indices exactly as ``np.histogram`` would, but fast.
+
+    Bins are ``[e_k, e_k+1)``, the last one closed on the right. Distances
+    outside ``[e_0, e_K]`` get index ``K`` (a bin that is dropped). A lookup
+    table on a fine uniform grid gives each distance its bin up to one step and
+    two comparisons with the true edges make it exact, which is several times
+    faster than ``np.searchsorted`` on the hundreds of millions of pairs of a
+    large sheet.
+    """
+
+    def __init__(self, edges: np.ndarray) -> None:
+        self.edges = np.asarray(edges, dtype=np.float64)
+        self.n_bins = k = len(self.edges) - 1
+        closed = self.edges.copy()
+        closed[-1] = np.nextafter(closed[-1], np.inf)  # the last bin includes its right edge
+        self._padded = np.concatenate([[-np.inf], closed, [np.inf]])
+        span = self.edges[-1] - self.edges[0]
+        self._closed = closed
+        # j = number of (closed) edges <= d; 0 and K+1 are outside the bins.
+        self._table = np.concatenate([[k], np.arange(k), [k]]).astype(np.intp)
+        # Cells at most half the narrowest bin wide, so one cell holds at most one edge.
+        cells = int(np.ceil(max(2.0 * span / np.diff(self.edges).min(), 1.0)))
+        self._lut = None
+        if cells <= 1 << 22:  # else (absurdly uneven edges) fall back to a binary search
+            self._cells = cells
+            self._scale = cells / span
+            self._lut = np.searchsorted(closed, self.edges[0] + np.arange(cells + 1) / self._scale, side="right")
+
+    def __call__(self, d: np.ndarray) -> np.ndarray:
+        """Bin index in ``0..K`` for each distance (``K`` = outside), same shape as ``d``."""
+        if self._lut is None:
+            return self._table[np.searchsorted(self._closed, d, side="right")]
+        cell = d - self.edges[0]
+        cell *= self._scale
+        np.clip(cell, 0, self._cells, out=cell)
+        j = self._lut[cell.astype(np.intp)]
+        j += d >= self._padded[j + 1]
+        j -= d < self._padded[j]
+        return self._table[j]
+
+
+    def prepare(self, positions: np.ndarray) -> np.ndarray:
+        """Positions in the form :meth:`pairs` takes (float64, shape (n, 2))."""
+        return np.asarray(positions, dtype=np.float64)
+
+    def pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Bin index of the distance between each of ``a`` (m, 2) and ``b`` (n, 2) -> (m, n)."""
+        return self(distances(a, b))
+
+
+class LatticeBinner:
+    """Binning for sheets whose positions are integers (TopoLoss grids, TDANN's default layout).
+
+    A pair's bin then depends only on ``(|dy|, |dx|)``, so one small table,
+    built with :class:`Binner` on the same float64 distances, replaces the
+    distance and binning arithmetic by integer differences and one lookup.
+    """
+
+    #: Largest table (entries) worth building.
+    MAX_TABLE = 1 << 24
+
+    def __init__(self, binner: Binner, span: tuple[int, int]) -> None:
+        self.binner = binner
+        self.n_bins = binner.n_bins
+        self.width = span[0] + 1
+        dy, dx = np.meshgrid(np.arange(span[1] + 1.0), np.arange(span[0] + 1.0), indexing="ij")
+        d = dx * dx
+        d += dy * dy
+        self.table = binner(np.sqrt(d, out=d)).ravel()
+
+    @classmethod
+    def applies(cls, positions: np.ndarray) -> tuple[int, int] | None:
+        """The ``(x, y)`` span if ``positions`` are integers with a small enough table, else None."""
+        if len(positions) == 0 or not np.array_equal(positions, np.round(positions)):
+            return None
+        span = np.ptp(positions, axis=0).astype(np.int64)
+        if (span[0] + 1) * (span[1] + 1) > cls.MAX_TABLE:
+            return None
+        return int(span[0]), int(span[1])
+
+    def prepare(self, positions: np.ndarray) -> np.ndarray:
+        """Positions as int32 offsets from their minimum."""
+        return (positions - positions.min(axis=0)).astype(np.int32)
+
+    def pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Bin index for each pair of ``a`` (m, 2) and ``b`` (n, 2) -> (m, n)."""
+        dx = np.subtract.outer(a[:, 0], b[:, 0])
+        np.abs(dx, out=dx)
+        dy = np.subtract.outer(a[:, 1], b[:, 1])
+        np.abs(dy, out=dy)
+        dy *= self.width
+        dy += dx
+        return self.table[dy]
+
+
+def pair_binner(edges: np.ndarray, positions: np.ndarray) -> Binner | LatticeBinner:
+    """The fastest exact binner for pairs of ``positions`` (shuffles share the same span)."""
+    binner = Binner(edges)
+    span = LatticeBinner.applies(positions)
+    return binner if span is None else LatticeBinner(binner, span)
+
+
+class Accumulator:
+    """Per-bin count, sum and sum of squares of values, accumulated chunk by chunk."""
+
+    def __init__(self, n_bins: int) -> None:
+        self.n_bins = n_bins
+        self.count = np.zeros(n_bins + 1, dtype=np.int64)
+        self.total = np.zeros(n_bins + 1)
+        self.squares = np.zeros(n_bins + 1)
+
+    def add(self, index: np.ndarray, values: np.ndarray, squares: np.ndarray | None = None) -> None:
+        """Add ``values`` to the bins ``index`` (same shape; index ``n_bins`` is dropped).
+
+        ``squares`` (``values**2`` as float64) may be passed when several
+        accumulators share the same values, to square them once.
+        """
+        index = index.ravel()
+        values = np.ascontiguousarray(values, dtype=np.float64).ravel()
+        if squares is None:
+            squares = values * values
+        size = self.n_bins + 1
+        self.count += np.bincount(index, minlength=size)
+        self.total += np.bincount(index, weights=values, minlength=size)
+        self.squares += np.bincount(index, weights=squares.ravel(), minlength=size)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mean, sem, count)`` per bin; mean is NaN for empty bins, sem NaN below 2 values."""
+        n = self.count[:-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, self.total[:-1] / np.maximum(n, 1), np.nan)
+            variance = (self.squares[:-1] - n * mean**2) / (n - 1)
+            sem = np.where(n > 1, np.sqrt(np.maximum(variance, 0.0) / np.maximum(n, 1)), np.nan)
+        return mean, sem, n.copy()
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between positions ``a`` (m, 2) and ``b`` (n, 2) -> (m, n).
+
+    Computed as ``sqrt(dx**2 + dy**2)`` in float64, the same arithmetic as
+    ``scipy.spatial.distance.pdist``, so bin membership matches it exactly.
+    """
+    d = np.subtract.outer(a[:, 0], b[:, 0])
+    d *= d
+    dy = np.subtract.outer(a[:, 1], b[:, 1])
+    dy *= dy
+    d += dy
+    return np.sqrt(d, out=d)
+
+
+#: Pairs per tile when binning a block: small enough that the temporaries of the
+#: binning stay in the CPU cache, which makes it several times faster.
+TILE_PAIRS = 1 << 16
+
+
+def _blocks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def _histogram_block(
+    accs: Sequence[Accumulator],
+    rows: Sequence[np.ndarray],
+    cols: Sequence[np.ndarray],
+    values: np.ndarray,
+    binner: Binner | LatticeBinner,
+    diagonal: bool,
+) -> None:
+    """Add a block of pair values to one accumulator per position set, tile by tile.
+
+    ``values[i, j]`` belongs to the units at ``rows[s][i]`` and ``cols[s][j]``
+    for position set ``s``. With ``diagonal`` the block pairs a unit set with
+    itself and only its strict upper triangle (``j > i``) is used.
+    """
+    m, n = values.shape
+    tile = max(1, TILE_PAIRS // max(n, 1))
+    for start in range(0, m, tile):
+        stop = min(start + tile, m)
+        first = start if diagonal else 0  # columns left of the tile's diagonal are all j <= i
+        # Converted and squared once, shared by every position set.
+        part = np.ascontiguousarray(values[start:stop, first:], dtype=np.float64)
+        squares = part * part
+        lower = np.tri(stop - start, n - first, dtype=bool) if diagonal else None
+        for acc, a, b in zip(accs, rows, cols):
+            index = binner.pairs(a[start:stop], b[first:])
+            if diagonal:
+                index[lower] = binner.n_bins
+            acc.add(index, part, squares)
+
+
+def all_pairs(
+    kernel: BlockKernel,
+    positions: Sequence[np.ndarray],
+    binner: Binner,
+    block: int,
+) -> list[Accumulator]:
+    """Histogram the value of every unordered pair of distinct units, block by block.
+
+    Parameters
+    ----------
+    kernel : callable
+        ``kernel(a, b)`` -> values, shape (len(a), len(b)), for unit slices.
+    positions : list of ndarray, each (n_units, 2)
+        One histogram per position set (the sheet, then e.g. shuffled positions),
+        all from the same values.
+    binner : Binner or LatticeBinner
+    block : int
+        Units per block; memory is a few ``block**2`` values.
+
+    Returns
+    -------
+    list of Accumulator, one per position set.
+    """
+    n = len(positions[0])
+    out = [Accumulator(binner.n_bins) for _ in positions]
+    positions = [binner.prepare(p) for p in positions]
+    todo = [(a, b) for a in _blocks(n, block) for b in _blocks(n, block) if b.start >= a.start]
+    # The next block's matrix product runs in BLAS (which releases the GIL) while
+    # this block is binned, so the two overlap; the sums are added in a fixed
+    # order, so results do not depend on timing.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(kernel, *todo[0])
+        for k, (a, b) in enumerate(todo):
+            values = pending.result()
+            if k + 1 < len(todo):
+                pending = pool.submit(kernel, *todo[k + 1])
+            _histogram_block(out, [p[a] for p in positions], [p[b] for p in positions],
+                             values, binner, diagonal=a == b)
+    return out
+
+
+def grouped(
+    kernel: BlockKernel, groups: Sequence[np.ndarray], positions: np.ndarray, binner: Binner
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Curves within groups of units (windows, samples), averaged over groups.
+
+    Parameters
+    ----------
+    kernel : callable
+        ``kernel(units, units)`` -> values, shape (len(units), len(units)).
+    groups : list of int ndarray
+        Unit indices of each group.
+    positions : ndarray, shape (n_units, 2)
+    binner : Binner
+
+    Returns
+    -------
+    mean, sem, pairs : ndarray, shape (n_bins,)
+        ``mean`` is the mean over groups of each group's bin mean (groups with
+        no pair in a bin are left out of that bin), ``sem`` the standard error
+        over those groups, ``pairs`` the total pair count.
+    """
+    profiles = np.full((len(groups), binner.n_bins), np.nan)
+    pairs = np.zeros(binner.n_bins, dtype=np.int64)
+    positions = binner.prepare(positions)
+    for g, units in enumerate(groups):
+        acc = Accumulator(binner.n_bins)
+        pos = positions[units]
+        _histogram_block([acc], [pos], [pos], kernel(units, units), binner, diagonal=True)
+        profiles[g], _, count = acc.result()
+        pairs += count
+    n = np.sum(~np.isnan(profiles), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(profiles, axis=0) / np.maximum(n, 1), np.nan)
+        deviations = np.where(np.isnan(profiles), 0.0, profiles - mean)
+        spread = np.sqrt((deviations**2).sum(axis=0) / np.maximum(n - 1, 1) / np.maximum(n, 1))
+        sem = np.where(n > 1, spread, np.nan)
+    return mean, sem, pairs
+
+
+def random_pairs(
+    kernel: PairKernel,
+    positions: Sequence[np.ndarray],
+    binner: Binner,
+    n_pairs: int,
+    rng: np.random.Generator,
+    chunk: int,
+) -> list[Accumulator]:
+    """Histogram the value of ``n_pairs`` uniformly drawn pairs of distinct units (with replacement)."""
+    n = len(positions[0])
+    out = [Accumulator(binner.n_bins) for _ in positions]
+    for start in range(0, n_pairs, chunk):
+        size = min(chunk, n_pairs - start)
+        i = rng.integers(0, n, size)
+        j = rng.integers(0, n - 1, size)
+        j += j >= i  # uniform over the other n - 1 units
+        values = kernel(i, j)
+        for acc, pos in zip(out, positions):
+            dx, dy = pos[i, 0] - pos[j, 0], pos[i, 1] - pos[j, 1]
+            d = np.sqrt(dx * dx + dy * dy)
+            acc.add(binner(d), values)
+    return out

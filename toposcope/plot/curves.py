@@ -1,0 +1,214 @@
+"""Curve and scatter figures: smoothness curves, the topography-performance trade-off, dimensionality.
+
+* :func:`plot_curves`: correlation (or map difference) versus sheet distance,
+  one line per layer or model, with its SEM and the chance band.
+* :func:`plot_smoothness_performance`: smoothness against task performance
+  across models with the Pareto front (TopoNets Fig. 2).
+* :func:`plot_dimensionality`: effective dimensionality against performance
+  and against smoothness, Pearson r and p on each panel, and a Fisher-z test
+  between the two correlations (TopoNets Fig. 3).
+
+Numbers come from :mod:`toposcope.analysis` (curves, :mod:`~toposcope.analysis.stats`);
+these functions only draw. Figures are built on ``matplotlib.figure.Figure``,
+never through pyplot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from toposcope._validation import ToposcopeError
+from toposcope.analysis.stats import compare_dimensionality, pareto_front
+
+__all__ = ["CHANCE_Z", "plot_curves", "plot_dimensionality", "plot_smoothness_performance"]
+
+#: The chance band spans the chance curve +- this many standard errors (95 %).
+CHANCE_Z = 1.96
+
+
+def _axes(ax: Any, size: tuple[float, float] = (4.0, 3.0)) -> Any:
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, layout="constrained").add_subplot()
+
+
+def _as_curves(curves: Any) -> dict[str, xr.Dataset]:
+    if isinstance(curves, xr.Dataset):
+        return {str(curves.attrs.get("layer", "")): curves}
+    if isinstance(curves, Mapping) and curves and all(isinstance(c, xr.Dataset) for c in curves.values()):
+        return {str(k): v for k, v in curves.items()}
+    raise ToposcopeError(
+        "curves must be a Dataset from toposcope.analysis.smoothness.curve or a non-empty "
+        f"{{label: Dataset}} mapping, got {type(curves).__name__}"
+    )
+
+
+def plot_curves(
+    curves: xr.Dataset | Mapping[str, xr.Dataset],
+    ax: Any = None,
+    *,
+    chance: bool = True,
+    variable: str | None = None,
+    title: str | None = None,
+) -> Any:
+    """Draw distance curves, one line per layer (or model), with chance bands.
+
+    Parameters
+    ----------
+    curves : xr.Dataset or mapping of str to xr.Dataset
+        Results of :func:`toposcope.analysis.smoothness.curve` (or
+        ``selectivity_curve``), keyed by the legend label.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when absent.
+    chance : bool
+        Draw each curve's chance level (dashed) and band, ``chance +- 1.96 * chance_sem``.
+    variable : str, optional
+        The variable drawn; ``correlation`` or ``difference`` by default.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        Each curve's line is labelled with its key (``line.get_label()``), drawn
+        at the bin centres; empty bins are gaps.
+    """
+    curves = _as_curves(curves)
+    ax = _axes(ax)
+    units = ""
+    for label, data in curves.items():
+        name = variable or ("correlation" if "correlation" in data else "difference")
+        if name not in data:
+            raise ToposcopeError(f"curve {label!r} has no variable {name!r}; it holds {list(data.data_vars)}")
+        x = np.asarray(data["bin"].values, dtype=np.float64)
+        y = np.asarray(data[name].values, dtype=np.float64)
+        line = ax.plot(x, y, marker="o", markersize=3, label=label or name)[0]
+        color = line.get_color()
+        if "sem" in data:
+            sem = np.asarray(data["sem"].values, dtype=np.float64)
+            ax.fill_between(x, y - sem, y + sem, color=color, alpha=0.25, linewidth=0)
+        if chance and "chance" in data:
+            level = np.asarray(data["chance"].values, dtype=np.float64)
+            sem = data["chance_sem"].values if "chance_sem" in data else np.zeros_like(level)
+            spread = CHANCE_Z * np.nan_to_num(np.asarray(sem, dtype=np.float64))
+            ax.plot(x, level, linestyle="--", linewidth=0.8, color=color, label="_chance")
+            ax.fill_between(x, level - spread, level + spread, color="0.5", alpha=0.15, linewidth=0)
+        units = units or str(data.attrs.get("distance_units", ""))
+    ax.axhline(0.0, color="0.6", linewidth=0.5, zorder=0)
+    ax.set_xlabel(f"sheet distance ({units})" if units else "sheet distance")
+    first = next(iter(curves.values()))
+    drawn = variable or ("correlation" if "correlation" in first else "difference")
+    ax.set_ylabel({"correlation": "response correlation (r)", "difference": "|difference|"}.get(drawn, drawn))
+    if len(curves) > 1 or next(iter(curves)):
+        ax.legend(fontsize=7, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def plot_smoothness_performance(
+    smoothness: Sequence[float],
+    performance: Sequence[float],
+    ax: Any = None,
+    *,
+    labels: Sequence[str] | None = None,
+    topographic: Sequence[bool] | None = None,
+    xlabel: str = "smoothness",
+    ylabel: str = "performance",
+    maximize: tuple[bool, bool] = (True, True),
+) -> Any:
+    """Scatter smoothness against performance across models, with the Pareto front.
+
+    Parameters
+    ----------
+    smoothness, performance : sequence of float, shape (n_models,)
+    ax : matplotlib Axes, optional
+    labels : sequence of str, optional
+        Annotates each point.
+    topographic : sequence of bool, optional
+        Filled markers for topographic models, hollow for baselines.
+    xlabel, ylabel : str
+    maximize : (bool, bool)
+        Preferred direction on each axis for the front (larger is better by default).
+
+    Returns
+    -------
+    matplotlib Axes
+        The front is the line labelled ``"Pareto front"``, through the
+        non-dominated points in order of smoothness
+        (:func:`toposcope.analysis.stats.pareto_front`).
+    """
+    x = np.asarray(smoothness, dtype=np.float64)
+    y = np.asarray(performance, dtype=np.float64)
+    front = pareto_front(x, y, maximize)
+    ax = _axes(ax)
+    filled = np.ones(len(x), dtype=bool) if topographic is None else np.asarray(topographic, dtype=bool)
+    if filled.shape != x.shape:
+        raise ToposcopeError(f"topographic must flag each of the {len(x)} models, got {filled.shape[0]}")
+    ax.scatter(x[filled], y[filled], s=25, color="C0", label="topographic" if topographic is not None else None)
+    if (~filled).any():
+        ax.scatter(x[~filled], y[~filled], s=25, facecolors="none", edgecolors="k", label="baseline")
+    ax.plot(x[front], y[front], linestyle="--", color="k", linewidth=1, label="Pareto front")
+    if labels is not None:
+        for xi, yi, text in zip(x, y, labels):
+            ax.annotate(str(text), (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def _panel(ax: Any, x: np.ndarray, y: np.ndarray, r: float, p: float, xlabel: str) -> None:
+    ax.scatter(x, y, s=20, color="C0")
+    slope, intercept = np.polyfit(x, y, 1)
+    span = np.array([x.min(), x.max()])
+    ax.plot(span, slope * span + intercept, color="k", linewidth=1)
+    ax.text(0.03, 0.97, f"r = {r:.2f}, p = {p:.2g}", transform=ax.transAxes, va="top", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("effective dimensionality")
+
+
+def plot_dimensionality(
+    dimensionality: Sequence[float],
+    smoothness: Sequence[float],
+    performance: Sequence[float],
+    *,
+    dependent: bool = False,
+    performance_label: str = "performance",
+) -> Any:
+    """Effective dimensionality against performance and against smoothness.
+
+    Parameters
+    ----------
+    dimensionality, smoothness, performance : sequence of float, shape (n_models,)
+        One value per model (e.g. checkpoints of one architecture).
+    dependent : bool
+        Compare the two correlations with Steiger's test for correlations that
+        share a variable (ED) on the same models, instead of the independent
+        Fisher z test; see :func:`toposcope.analysis.stats.compare_dimensionality`.
+    performance_label : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels (performance | smoothness on x, ED on y), each with its
+        Pearson r and p; the comparison of the two correlations in the title.
+    """
+    from matplotlib.figure import Figure
+
+    result = compare_dimensionality(dimensionality, smoothness, performance, dependent=dependent)
+    ed = np.asarray(dimensionality, dtype=np.float64)
+    figure = Figure(figsize=(7.0, 3.2), layout="constrained")
+    left, right = figure.subplots(1, 2)
+    _panel(left, np.asarray(performance, dtype=np.float64), ed, result["r_performance"],
+           result["p_performance"], performance_label)
+    _panel(right, np.asarray(smoothness, dtype=np.float64), ed, result["r_smoothness"],
+           result["p_smoothness"], "smoothness")
+    figure.suptitle(f"{result['test']}, r(ED, smoothness) vs r(ED, {performance_label}): "
+                    f"z = {result['z']:.2f}, p = {result['p']:.2g}", fontsize=9)
+    return figure
