@@ -16,6 +16,8 @@ __all__ = ["main", "SUBCOMMANDS"]
 SUBCOMMANDS = {
     "layers": "toposcope.cli.layers",
     "extract": "toposcope.cli.extract",
+    "selectivity": "toposcope.cli.selectivity",
+    "stimuli": "toposcope.cli.stimuli",
     "topoloss": "toposcope.cli.topoloss",
     "demo": "toposcope.cli.demo",
 }

@@ -1,0 +1,95 @@
+"""t-map figures: panels per contrast and layer, one symmetric scale, grid vs scatter, outlines, files."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+import xarray as xr
+
+from toposcope._validation import ToposcopeError
+from toposcope.plot.maps import plot_figure5a, plot_tmaps, save_maps
+
+matplotlib.use("Agg")
+
+CONTRASTS = ["faces", "bodies", "places", "big_vs_small", "animate_vs_inanimate"]
+
+
+def grid_maps(layer="it", h=8, w=12, seed=0, contrasts=CONTRASTS, peak=15.0):
+    rows, cols = np.divmod(np.arange(h * w), w)
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 2, (len(contrasts), h * w))
+    values[0] += peak * np.exp(-((cols - 3) ** 2 + (rows - 3) ** 2) / 4.0)
+    return xr.DataArray(values, dims=("contrast", "unit"), name="t",
+                        coords={"contrast": contrasts, "x": ("unit", cols), "y": ("unit", rows),
+                                "layer": ("unit", [layer] * (h * w))})
+
+
+def scattered_maps(n=300, seed=1):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 5, (n, 2))
+    return xr.DataArray(rng.normal(0, 3, (2, n)), dims=("contrast", "unit"),
+                        coords={"contrast": ["faces", "bodies"], "x": ("unit", xy[:, 0]), "y": ("unit", xy[:, 1])})
+
+
+def map_axes(figure):
+    return [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+
+
+def test_one_panel_per_contrast_and_layer_on_one_symmetric_scale():
+    maps = xr.concat([grid_maps("v4", seed=0), grid_maps("it", h=6, w=10, seed=1, peak=30)], dim="unit")
+    figure = plot_tmaps(maps)
+    axes = map_axes(figure)
+    assert len(axes) == 2 * len(CONTRASTS)
+    limit = float(np.abs(maps.values).max())
+    for ax in axes:
+        (image,) = ax.get_images()  # grid sheet -> image
+        assert image.get_clim() == pytest.approx((-limit, limit))
+        assert image.get_cmap().name == "RdBu_r"
+    assert [ax.get_title() for ax in axes[:5]] == ["faces", "bodies", "scenes", "size (big - small)",
+                                                   "animacy (anim. - inanim.)"]
+    assert axes[0].get_ylabel() == "v4" and axes[5].get_ylabel() == "it"
+    colorbars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
+    assert len(colorbars) == 1 and "t" in colorbars[0].get_ylabel()
+
+
+def test_explicit_positions_are_drawn_as_scatter_and_vmax_is_honoured():
+    figure = plot_tmaps(scattered_maps(), vmax=5)
+    for ax in map_axes(figure):
+        assert not ax.get_images() and ax.collections
+        assert ax.collections[0].get_clim() == (-5, 5)
+
+
+def test_patch_outlines_are_drawn_where_asked():
+    plain = map_axes(plot_tmaps(grid_maps(), contrasts=["faces"]))[0]
+    outlined = map_axes(plot_tmaps(grid_maps(), contrasts=["faces"], patches={"threshold": 8, "sigma": 0.5}))[0]
+    assert len(outlined.collections) > len(plain.collections)
+
+
+def test_figure5a_puts_baselines_beneath_and_keeps_shared_columns():
+    trained = grid_maps(peak=30)
+    untrained = grid_maps(seed=2, contrasts=CONTRASTS[:3], peak=0)
+    figure = plot_figure5a({"TopoNet": trained, "untrained": untrained, "baseline": grid_maps(seed=3)})
+    axes = map_axes(figure)
+    assert len(axes) == 3 * 3  # size and animacy missing from the untrained maps
+    assert [axes[i].get_ylabel() for i in (0, 3, 6)] == ["TopoNet\nit", "untrained\nit", "baseline\nit"]
+    clims = {ax.get_images()[0].get_clim() for ax in axes}
+    assert len(clims) == 1
+
+
+def test_save_writes_png_and_pdf(tmp_path):
+    written = save_maps(plot_tmaps(grid_maps()), tmp_path / "maps.png")
+    assert sorted(p.name for p in written) == ["maps.pdf", "maps.png"]
+    assert all(p.stat().st_size > 1000 for p in written)
+    assert (tmp_path / "maps.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_input():
+    with pytest.raises(ToposcopeError, match=r"unknown contrast 'scenes'; the maps have: 'faces'"):
+        plot_tmaps(grid_maps(), contrasts=["scenes"])
+    with pytest.raises(ToposcopeError, match="unknown layer 'v1'"):
+        plot_tmaps(grid_maps(), layers=["v1"])
+    with pytest.raises(ToposcopeError, match=r"dims \(contrast, unit\)"):
+        plot_tmaps(grid_maps().expand_dims(model=["a"]))
+    with pytest.raises(ToposcopeError, match="none of the contrasts"):
+        plot_figure5a(grid_maps(contrasts=["word"]))

@@ -1,0 +1,220 @@
+"""Selectivity t-maps on the cortical sheet: one panel per contrast and layer.
+
+Every panel of a figure shares one symmetric colour scale centred at 0 on a
+diverging colormap (red = prefers the target, blue = the reference), so
+colours compare across contrasts, layers and models; one colour bar states the
+unit (Welch t). Units are drawn by :func:`toposcope.plot.sheet.plot_sheet`: an
+image on grid sheets, a scatter at explicit positions. Patch outlines
+(:func:`toposcope.analysis.patches.find_patches`) are optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from toposcope._validation import ToposcopeError
+from toposcope.plot.sheet import DIVERGING, color_limits, plot_sheet, save_figure
+
+__all__ = ["FIG5A_CONTRASTS", "PANEL_TITLES", "plot_figure5a", "plot_tmaps", "save_maps"]
+
+#: TopoNets Fig. 5A columns: faces, bodies, scenes, real-world size, animacy.
+FIG5A_CONTRASTS = ("faces", "bodies", "places", "big_vs_small", "animate_vs_inanimate")
+
+#: Column titles for the named contrasts.
+PANEL_TITLES = {
+    "faces": "faces",
+    "bodies": "bodies",
+    "places": "scenes",
+    "characters": "characters",
+    "objects": "objects",
+    "big_vs_small": "size (big - small)",
+    "animate_vs_inanimate": "animacy (anim. - inanim.)",
+}
+
+#: Colour-bar label of t-maps.
+T_LABEL = "selectivity t (Welch)"
+
+
+def _check_tmaps(tmaps: Any, what: str = "tmaps") -> xr.DataArray:
+    if not isinstance(tmaps, xr.DataArray):
+        raise ToposcopeError(f"{what} must be an xr.DataArray with dims (contrast, unit), got {type(tmaps).__name__}")
+    if tmaps.dims == ("unit",):
+        tmaps = tmaps.expand_dims(contrast=[str(tmaps.name or "map")])
+    if set(tmaps.dims) != {"contrast", "unit"}:
+        raise ToposcopeError(f"{what} must have dims (contrast, unit), got {tmaps.dims}")
+    return tmaps.transpose("contrast", "unit")
+
+
+def _layers_of(tmaps: xr.DataArray) -> list[str]:
+    if "layer" not in tmaps.coords:
+        return [""]
+    return list(dict.fromkeys(np.asarray(tmaps["layer"].values).astype(str).tolist()))
+
+
+def _one_layer(tmaps: xr.DataArray, layer: str) -> xr.DataArray:
+    if not layer:
+        return tmaps
+    index = np.nonzero(np.asarray(tmaps["layer"].values).astype(str) == layer)[0]
+    if not len(index):
+        raise ToposcopeError(f"no units of layer {layer!r}; the maps have layers {_layers_of(tmaps)}")
+    return tmaps.isel(unit=index)
+
+
+def _pick(values: Sequence[str], wanted: Sequence[str] | None, what: str) -> list[str]:
+    if wanted is None:
+        return list(values)
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    unknown = [w for w in wanted if w not in values]
+    if unknown:
+        raise ToposcopeError(f"unknown {what} {unknown[0]!r}; the maps have: {', '.join(map(repr, values))}")
+    return wanted
+
+
+def _outline(ax: Any, tmap: xr.DataArray, options: Mapping[str, Any]) -> None:
+    """Draw the outlines of the positive patches of one map."""
+    from toposcope.analysis.patches import SELECTIVE_T, smooth
+
+    threshold = options.get("threshold", SELECTIVE_T)
+    image, gx, gy = smooth(tmap, options.get("sigma"), options.get("resolution"))
+    inside = (image > threshold).astype(float)
+    if inside.any() and len(gx) > 1 and len(gy) > 1:
+        ax.contour(gx, gy, inside, levels=[0.5], colors="k", linewidths=0.8)
+
+
+def _panels(
+    rows: list[tuple[str, xr.DataArray]],
+    contrasts: list[str],
+    *,
+    vmax: float | None,
+    patches: bool | Mapping[str, Any],
+    label: str,
+    panel_size: tuple[float, float],
+    suptitle: str | None,
+) -> Any:
+    """A (rows x contrasts) grid of sheet maps on one symmetric colour scale."""
+    from matplotlib.figure import Figure
+
+    low, high = color_limits([r.sel(contrast=contrasts).values for _, r in rows], center=0.0, vmax=vmax)
+    figure = Figure(figsize=(panel_size[0] * len(contrasts) + 0.9, panel_size[1] * len(rows)),
+                    layout="constrained")
+    axes = figure.subplots(len(rows), len(contrasts), squeeze=False)
+    options = patches if isinstance(patches, Mapping) else {}
+    artist = None
+    for i, (row_label, tmaps) in enumerate(rows):
+        for j, contrast in enumerate(contrasts):
+            ax = axes[i, j]
+            tmap = tmaps.sel(contrast=contrast, drop=True)
+            title = PANEL_TITLES.get(contrast, contrast) if i == 0 else None
+            artist = plot_sheet(tmap, ax=ax, cmap=DIVERGING, vmin=low, vmax=high, title=title, colorbar=False)
+            if patches:
+                _outline(ax, tmap, options)
+            if j == 0 and row_label:
+                ax.set_ylabel(row_label, fontsize=9)
+    bar = figure.colorbar(artist, ax=axes.ravel().tolist(), shrink=0.8)
+    bar.set_label(label, fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    if suptitle:
+        figure.suptitle(suptitle, fontsize=10)
+    return figure
+
+
+def plot_tmaps(
+    tmaps: xr.DataArray,
+    contrasts: Sequence[str] | None = None,
+    layers: Sequence[str] | None = None,
+    *,
+    vmax: float | None = None,
+    patches: bool | Mapping[str, Any] = False,
+    label: str = T_LABEL,
+    panel_size: tuple[float, float] = (2.3, 2.1),
+    suptitle: str | None = None,
+) -> Any:
+    """t-maps on the sheet: one row per layer, one column per contrast.
+
+    Parameters
+    ----------
+    tmaps : xr.DataArray, dims (contrast, unit)
+        From :func:`toposcope.analysis.selectivity.tmaps`, unit coords ``x``, ``y``
+        (and ``layer`` when several layers are concatenated along ``unit``).
+    contrasts, layers : sequence of str, optional
+        Which ones, in order; all by default.
+    vmax : float, optional
+        Upper end of the shared symmetric scale (``[-vmax, vmax]``); the largest
+        ``|t|`` drawn by default.
+    patches : bool or dict
+        Outline patches of t above a threshold on the smoothed map; a dict gives
+        ``threshold``, ``sigma`` (sheet units) and ``resolution`` for
+        :func:`toposcope.analysis.patches.smooth`.
+    label : str
+        Colour-bar label (with units).
+    panel_size : (float, float)
+        Inches per panel; the defaults keep labels legible when printed.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    tmaps = _check_tmaps(tmaps)
+    chosen = _pick([str(c) for c in tmaps["contrast"].values], contrasts, "contrast")
+    rows = [(layer, _one_layer(tmaps, layer)) for layer in _pick(_layers_of(tmaps), layers, "layer")]
+    return _panels(rows, chosen, vmax=vmax, patches=patches, label=label, panel_size=panel_size,
+                   suptitle=suptitle)
+
+
+def plot_figure5a(
+    models: Mapping[str, xr.DataArray] | xr.DataArray,
+    layer: str | None = None,
+    contrasts: Sequence[str] = FIG5A_CONTRASTS,
+    *,
+    vmax: float | None = None,
+    patches: bool | Mapping[str, Any] = False,
+    label: str = T_LABEL,
+    panel_size: tuple[float, float] = (2.3, 2.1),
+    suptitle: str | None = None,
+) -> Any:
+    """A TopoNets Fig. 5A-style figure: faces, bodies, scenes, size, animacy for one layer.
+
+    Parameters
+    ----------
+    models : dict of str to xr.DataArray, or one xr.DataArray
+        Row label -> t-maps (dims (contrast, unit)); the trained model first, then
+        e.g. ``"untrained"`` and ``"baseline"`` beneath it when given.
+    layer : str, optional
+        The layer to show; the last layer of each model's maps by default.
+    contrasts : sequence of str
+        Columns; those a model lacks (e.g. no animacy labels) are skipped, and the
+        figure keeps the columns every row has.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if isinstance(models, xr.DataArray):
+        models = {"": models}
+    if not models:
+        raise ToposcopeError("models is empty; give at least one model's t-maps")
+    rows = []
+    for name, tmaps in models.items():
+        tmaps = _check_tmaps(tmaps, what=f"t-maps of {name!r}" if name else "tmaps")
+        chosen = layer if layer is not None else _layers_of(tmaps)[-1]
+        if layer is not None and "layer" not in tmaps.coords:
+            chosen = ""
+        # The row label names the layer too, so a printed figure says what it shows.
+        rows.append(("\n".join(part for part in (name, chosen) if part), _one_layer(tmaps, chosen)))
+    shared = [c for c in contrasts if all(c in r["contrast"].values for _, r in rows)]
+    if not shared:
+        raise ToposcopeError(
+            f"none of the contrasts {list(contrasts)} is in every model's maps; compute them with tmaps()"
+        )
+    return _panels(rows, shared, vmax=vmax, patches=patches, label=label, panel_size=panel_size,
+                   suptitle=suptitle)
+
+
+def save_maps(figure: Any, path: str | Path, dpi: int = 200) -> list[Path]:
+    """Write the figure as PNG and PDF beside ``path`` (suffix replaced)."""
+    return save_figure(figure, path, formats=("png", "pdf"), dpi=dpi)
