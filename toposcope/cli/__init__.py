@@ -16,6 +16,7 @@ __all__ = ["main", "SUBCOMMANDS"]
 SUBCOMMANDS = {
     "layers": "toposcope.cli.layers",
     "extract": "toposcope.cli.extract",
+    "nsd": "toposcope.cli.nsd",
     "selectivity": "toposcope.cli.selectivity",
     "stimuli": "toposcope.cli.stimuli",
     "topoloss": "toposcope.cli.topoloss",

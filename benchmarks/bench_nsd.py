@@ -1,0 +1,134 @@
+"""Benchmark: one-to-one unit-to-voxel mapping at NSD scale.
+
+25,088 units (e.g. a 512 x 7 x 7 channel-space layer) x 10,000 voxels over
+10,000 images (9,000 training + 1,000 held out, one NSD subject's design).
+Responses are low-rank (shared latent factors, as real layers are) plus noise;
+each voxel mixes the latent factors with one planted unit, so many units
+correlate with many voxels and the assignment is not trivial.
+
+Times the whole :func:`toposcope.brain.nsd.map_units_to_voxels` call and, within
+it, the exact assignment (:func:`scipy.optimize.linear_sum_assignment` on the
+voxel x unit ``1 - r`` matrix). The data are made first and saved; the mapping
+runs in a fresh process that loads them, so its peak RSS (read from the kernel)
+is inputs + mapping only. Target: under 5 minutes on 2 cores.
+
+Usage::
+
+    python benchmarks/bench_nsd.py [--units 25088] [--voxels 10000] [--images 10000]
+        [--shared 1000] [--latent 50] [--unit-noise 2.0] [--method one_to_one] [--threads 2]
+
+``--latent 5 --unit-noise 0.3`` makes units highly redundant (as on a smooth
+topographic sheet), the harder case for the assignment.
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_data(folder: Path, args: argparse.Namespace, seed: int = 0) -> None:
+    """Write units (images, units), voxels (images, voxels) and the planted map as .npy files."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((args.images, args.latent), dtype=np.float32)
+    units = latent @ rng.standard_normal((args.latent, args.units), dtype=np.float32)
+    units += args.unit_noise * rng.standard_normal((args.images, args.units), dtype=np.float32)
+    planted = rng.permutation(args.units)[: args.voxels]
+    voxels = latent @ rng.standard_normal((args.latent, args.voxels), dtype=np.float32)
+    voxels += units[:, planted] + 6.0 * rng.standard_normal((args.images, args.voxels), dtype=np.float32)
+    np.save(folder / "units.npy", units)
+    np.save(folder / "voxels.npy", voxels)
+    np.save(folder / "planted.npy", planted)
+
+
+def child(folder: Path, args: argparse.Namespace) -> dict:
+    """Load the inputs, map, and measure: run in a fresh process so peak RSS is the mapping's."""
+    import numpy as np
+    import scipy.optimize
+    import xarray as xr
+
+    from toposcope.brain.nsd import map_units_to_voxels
+
+    units, voxels = np.load(folder / "units.npy"), np.load(folder / "voxels.npy")
+    planted = np.load(folder / "planted.npy")
+    n_images, n_units = units.shape
+    ids = np.asarray([f"nsd{i:05d}" for i in range(n_images)])
+    responses = xr.DataArray(units, dims=("stimulus", "unit"), coords={
+        "stimulus_id": ("stimulus", ids), "x": ("unit", np.arange(n_units) % 7),
+        "y": ("unit", np.arange(n_units) // 7 % 7)})
+    betas = xr.DataArray(voxels, dims=("stimulus", "voxel"), coords={
+        "stimulus_id": ("stimulus", ids), "shared": ("stimulus", np.arange(n_images) < args.shared),
+        "n_trials": ("stimulus", np.full(n_images, 3)), "ncsnr": ("voxel", np.full(voxels.shape[1], 0.5))})
+    inputs_mb = (units.nbytes + voxels.nbytes) / 2**20
+
+    timings = {}
+    solver = scipy.optimize.linear_sum_assignment
+
+    def timed_solver(cost, *a, **kw):
+        start = time.perf_counter()
+        out = solver(cost, *a, **kw)
+        timings["assignment_s"] = time.perf_counter() - start
+        return out
+
+    scipy.optimize.linear_sum_assignment = timed_solver  # mapping imports it at call time
+    start = time.perf_counter()
+    result = map_units_to_voxels(responses, betas, method=args.method)
+    total = time.perf_counter() - start
+    assignment = timings.get("assignment_s", float("nan"))
+    return {
+        "time_s": round(total, 1), "assignment_s": round(assignment, 1),
+        "correlation_and_scoring_s": round(total - (0.0 if np.isnan(assignment) else assignment), 1),
+        "peak_rss_mb": round(peak_rss_mb()), "inputs_mb": round(inputs_mb),
+        "planted_recovered": float(np.mean(result["unit"].values == planted)),
+        "median_r": round(float(np.nanmedian(result["r"].values)), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=25088)
+    parser.add_argument("--voxels", type=int, default=10000)
+    parser.add_argument("--images", type=int, default=10000)
+    parser.add_argument("--shared", type=int, default=1000)
+    parser.add_argument("--latent", type=int, default=50, help="shared latent factors (fewer: more redundant units)")
+    parser.add_argument("--unit-noise", type=float, default=2.0, help="private noise per unit (less: more redundant)")
+    parser.add_argument("--method", default="one_to_one")
+    parser.add_argument("--threads", type=int, default=2, help="BLAS threads")
+    parser.add_argument("--child", metavar="DIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(Path(args.child), args)))
+        return
+    env = {**os.environ, **{k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                            "MKL_NUM_THREADS")}}
+    with tempfile.TemporaryDirectory() as tmp:
+        make_data(Path(tmp), args)
+        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child", tmp], env=env,
+                             capture_output=True, text=True, check=True)
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps({
+        "benchmark": "nsd_mapping", "method": args.method, "units": args.units, "voxels": args.voxels,
+        "train_images": args.images - args.shared, "test_images": args.shared, "threads": args.threads,
+        "latent": args.latent, "unit_noise": args.unit_noise, **measured,
+        "target_s": 300, "pass": measured["time_s"] < 300,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""Unit-to-voxel mapping: planted correspondences recovered, exact assignment, ceilings, errors."""
+
+from __future__ import annotations
+
+import itertools
+
+import _nsd_tree as T
+import numpy as np
+import pytest
+import xarray as xr
+
+from toposcope._validation import ToposcopeError
+from toposcope.brain import nsd
+from toposcope.brain.mapping import correlations, map_units_to_voxels, noise_ceiling, summarise
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    return T.build(tmp_path_factory.mktemp("nsd") / "nsd")
+
+
+def responses_for(ids, units, grid_w=8):
+    """A responses DataArray with the planted units, stimulus_id coords and a sheet."""
+    n = units.shape[1]
+    return xr.DataArray(
+        units.astype(np.float32), dims=("stimulus", "unit"), name="responses",
+        coords={"stimulus_id": ("stimulus", np.asarray(ids)), "layer": ("unit", np.full(n, "layer4", object)),
+                "x": ("unit", (np.arange(n) % grid_w).astype(np.float32)),
+                "y": ("unit", (np.arange(n) // grid_w).astype(np.float32))},
+        attrs={"model": "planted", "layer": "layer4"})
+
+
+def planted(n_stimuli=60, n_units=30, n_voxels=10, noise=0.3, seed=0, shared=20):
+    """Responses, betas with voxel v = unit pi[v] + noise, and pi."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n_stimuli, n_units))
+    pi = rng.permutation(n_units)[:n_voxels] if n_voxels <= n_units else rng.integers(0, n_units, n_voxels)
+    y = x[:, pi] + noise * rng.standard_normal((n_stimuli, n_voxels))
+    ids = [f"img{i:03d}" for i in range(n_stimuli)]
+    betas = xr.DataArray(
+        y.astype(np.float32), dims=("stimulus", "voxel"), name="betas",
+        coords={"stimulus_id": ("stimulus", ids), "shared": ("stimulus", np.arange(n_stimuli) < shared),
+                "n_trials": ("stimulus", np.full(n_stimuli, 3)),
+                "roi": ("voxel", np.where(np.arange(n_voxels) % 2, "V1", "V2").astype(object)),
+                "hemisphere": ("voxel", np.where(np.arange(n_voxels) < n_voxels // 2, "lh", "rh").astype(object)),
+                "ncsnr": ("voxel", np.linspace(0.5, 1.5, n_voxels))})
+    return responses_for(ids, x), betas, pi
+
+
+# --------------------------------------------------------------------------- noise ceiling
+@pytest.mark.parametrize("ncsnr, n, expected", [
+    (1.0, 3, 75.0), (0.0, 3, 0.0), (2.0, 1, 80.0), (1.0, [1, 3], 60.0), (np.sqrt(3.0), [3, 3, 3], 90.0),
+])
+def test_noise_ceiling_known_values(ncsnr, n, expected):
+    assert nsd.noise_ceiling(ncsnr, n) == pytest.approx(expected)
+
+
+def test_noise_ceiling_keeps_the_shape_of_ncsnr():
+    out = nsd.noise_ceiling(np.array([0.0, 1.0, 2.0]), 1)
+    np.testing.assert_allclose(out, [0.0, 50.0, 80.0])
+
+
+@pytest.mark.parametrize("ncsnr, n, message", [
+    (-0.1, 3, r"ncsnr must be >= 0"), (1.0, 0, r"n_trials must be a number >= 1"),
+    (1.0, [], r"n_trials must be"), (1.0, [[1, 2]], r"n_trials must be"),
+])
+def test_noise_ceiling_bad_input(ncsnr, n, message):
+    with pytest.raises(ToposcopeError, match=message):
+        nsd.noise_ceiling(ncsnr, n)
+
+
+# --------------------------------------------------------------------------- the NSD tree
+@pytest.mark.parametrize("method", ["one_to_one", "best_unit"])
+@pytest.mark.parametrize("space, roi", [("fsaverage", "streams"), ("func1pt8mm", "floc-faces")])
+def test_planted_correspondences_are_recovered_from_the_nsd_tree(tree, space, roi, method):
+    betas = nsd.load_betas(tree.root, 1, roi, space=space)
+    responses = responses_for(betas["stimulus_id"].values[::-1], tree.unit_array(betas["nsd_id"].values[::-1]))
+    result = nsd.map_units_to_voxels(responses, betas, method=method)
+    pi = [tree.unit_of[(space, h, int(i))] for h, i in zip(betas["hemisphere"].values, betas["index"].values)]
+    np.testing.assert_array_equal(result["unit"].values, pi)
+    assert result.sizes["voxel"] == betas.sizes["voxel"] and (result["r"].values > 0.9).all()
+    assert result.attrs["n_test"] == T.SHARED and result.attrs["n_train"] == T.IMAGES - T.SHARED
+    # The ceiling uses the held-out images' repeats (2 each here).
+    np.testing.assert_allclose(result["noise_ceiling"].values, noise_ceiling(betas["ncsnr"].values, 2), rtol=1e-6)
+    np.testing.assert_allclose(result["r_normalised"].values,
+                               result["r"].values / np.sqrt(result["noise_ceiling"].values / 100), rtol=1e-5)
+    for name in ("hemisphere", "roi", "index", "ncsnr"):
+        np.testing.assert_array_equal(result[name].values, betas[name].values)
+    np.testing.assert_array_equal(result["unit_x"].values, responses["x"].values[pi])
+    assert result.attrs["nsd_subject"] == 1 and result.attrs["model"] == "planted"
+
+
+# --------------------------------------------------------------------------- methods
+@pytest.mark.parametrize("method", ["one_to_one", "best_unit"])
+def test_planted_recovery_and_inputs_untouched(method):
+    responses, betas, pi = planted()
+    before = responses.copy(deep=True), betas.copy(deep=True)
+    result = map_units_to_voxels(responses, betas, method)
+    np.testing.assert_array_equal(result["unit"].values, pi)
+    xr.testing.assert_identical(responses, before[0])
+    xr.testing.assert_identical(betas, before[1])
+    assert result["r"].dtype == np.float32 and result["unit"].dtype == np.int64
+
+
+def test_one_to_one_is_exact_against_brute_force():
+    """Tiny random problems: the assignment maximises summed training r over all injective maps."""
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        n_voxels, n_units = int(rng.integers(2, 5)), int(rng.integers(4, 7))
+        responses, betas, _ = planted(n_stimuli=12, n_units=n_units, n_voxels=n_voxels, noise=3.0, seed=trial,
+                                      shared=4)
+        result = map_units_to_voxels(responses, betas, "one_to_one")
+        r = next(correlations(responses.values, betas.values, rows=np.arange(4, 12)))[1]  # training images
+        best = max(sum(r[v, u] for v, u in enumerate(p)) for p in itertools.permutations(range(n_units), n_voxels))
+        got = r[np.arange(n_voxels), result["unit"].values].sum()
+        assert got == pytest.approx(best, abs=1e-5)
+        assert len(set(result["unit"].values.tolist())) == n_voxels
+        np.testing.assert_allclose(result["r_train"].values, r[np.arange(n_voxels), result["unit"].values], atol=1e-6)
+
+
+def test_more_voxels_than_units_leaves_some_unassigned():
+    responses, betas, _ = planted(n_units=5, n_voxels=8)
+    result = map_units_to_voxels(responses, betas, "one_to_one")
+    unit = result["unit"].values
+    assert (unit >= 0).sum() == 5 and len(set(unit[unit >= 0].tolist())) == 5
+    assert np.isnan(result["r"].values[unit < 0]).all() and np.isnan(result["unit_x"].values[unit < 0]).all()
+    assert (result["unit_layer"].values[unit < 0] == "").all()
+
+
+def test_best_unit_lets_voxels_share_a_unit():
+    responses, betas, pi = planted(n_units=5, n_voxels=8)
+    result = map_units_to_voxels(responses, betas, "best_unit")
+    np.testing.assert_array_equal(result["unit"].values, pi)
+
+
+def test_block_size_does_not_change_the_result():
+    responses, betas, _ = planted(n_units=37, n_voxels=11, noise=1.0)
+    for method in ("one_to_one", "best_unit"):
+        small = map_units_to_voxels(responses, betas, method, block_size=4)
+        large = map_units_to_voxels(responses, betas, method)
+        np.testing.assert_array_equal(small["unit"].values, large["unit"].values)
+        np.testing.assert_allclose(small["r"].values, large["r"].values, rtol=1e-5)
+
+
+def test_ridge_predicts_planted_linear_voxels():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((200, 15))
+    y = x @ rng.standard_normal((15, 6)) + 0.3 * rng.standard_normal((200, 6))
+    responses, betas, _ = planted(n_stimuli=200, n_units=15, n_voxels=6, shared=50)
+    responses = responses.copy(data=x.astype(np.float32))
+    betas = betas.copy(data=y.astype(np.float32))
+    result = map_units_to_voxels(responses, betas, "ridge")
+    assert (result["r"].values > 0.95).all()
+    assert (result["unit"].values == -1).all() and "unit_x" not in result.coords and "alpha" in result
+
+
+def test_explicit_split_and_ceiling():
+    responses, betas, _ = planted()
+    ids = betas["stimulus_id"].values
+    result = map_units_to_voxels(responses, betas, test=ids[-15:], train=ids[:30], noise_ceiling=np.full(10, 64.0))
+    assert result.attrs["n_test"] == 15 and result.attrs["n_train"] == 30
+    np.testing.assert_allclose(result["r_ceiling"].values, 0.8)
+    mask = np.zeros(60, bool)
+    mask[:10] = True
+    assert map_units_to_voxels(responses, betas, test=mask).attrs["n_test"] == 10
+
+
+def test_summary_per_roi_and_hemisphere():
+    responses, betas, _ = planted()
+    result = map_units_to_voxels(responses, betas)
+    summary = summarise(result)
+    assert summary.sizes["region"] == 5  # 2 ROIs x 2 hemispheres + all
+    last = summary.isel(region=-1)
+    assert str(last["roi"].values) == "all" and int(last["n_voxels"]) == 10
+    assert float(last["median_r"]) == pytest.approx(np.median(result["r"].values))
+    assert float(last["normalised"]) == pytest.approx(result.attrs["median_r_normalised"])
+    first = summary.isel(region=0)
+    mask = (result["roi"].values == first["roi"].values) & (result["hemisphere"].values == first["hemisphere"].values)
+    assert float(first["median_r"]) == pytest.approx(np.median(result["r"].values[mask]))
+
+
+# --------------------------------------------------------------------------- bad input
+def test_stimulus_mismatch_is_one_line():
+    responses, betas, _ = planted()
+    with pytest.raises(ToposcopeError, match=r"5 of 60 betas stimuli have no responses \(e.g. 'img055'"):
+        map_units_to_voxels(responses.isel(stimulus=slice(0, 55)), betas)
+    unnamed = responses.drop_vars("stimulus_id").isel(stimulus=slice(0, 50))
+    with pytest.raises(ToposcopeError, match=r"responses have 50 stimuli and betas 60"):
+        map_units_to_voxels(unnamed, betas.drop_vars("stimulus_id"))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "hungarian"}, r"unknown method 'hungarian'; allowed: 'one_to_one', 'best_unit', 'ridge'"),
+    ({"train": ["img000", "img001", "img002"], "test": ["img000", "img010", "img011"]}, r"train and test share 1"),
+    ({"test": ["img999"]}, r"test names 1 stimuli not in betas"),
+    ({"test": np.zeros(60, bool)}, r"test has 0 stimuli; correlations need at least 3"),
+    ({"noise_ceiling": [50.0]}, r"noise_ceiling has shape \(1,\); give one value per voxel \(10\)"),
+    ({"block_size": 0}, r"block_size must be a positive integer"),
+])
+def test_bad_options(kwargs, message):
+    responses, betas, _ = planted()
+    with pytest.raises(ToposcopeError, match=message):
+        map_units_to_voxels(responses, betas, **kwargs)
+
+
+def test_bad_arrays():
+    responses, betas, _ = planted()
+    with pytest.raises(ToposcopeError, match=r"betas have no 'shared' coord"):
+        map_units_to_voxels(responses, betas.drop_vars("shared"))
+    with pytest.raises(ToposcopeError, match=r"betas must have dims \('stimulus', 'voxel'\)"):
+        map_units_to_voxels(responses, betas.rename(voxel="vertex"))
+    with pytest.raises(ToposcopeError, match=r"responses hold NaN or inf"):
+        map_units_to_voxels(responses.where(responses > 2), betas)
+
+
+def test_brain_never_imports_plot_or_cli():
+    from test_layering import PACKAGE, imported_modules
+
+    for path in (PACKAGE / "brain").glob("*.py"):
+        bad = [m for m in imported_modules(path) if m.startswith(("toposcope.plot", "toposcope.cli"))]
+        assert not bad, f"{path.name} imports {bad}"
