@@ -16,6 +16,11 @@ FORBIDDEN = {
     "toposcope.sheet": ("toposcope.models", "toposcope.extraction", "toposcope.plot", "toposcope.cli"),
     "toposcope.models": ("toposcope.extraction", "toposcope.analysis", "toposcope.plot", "toposcope.cli"),
     "toposcope.extraction": ("toposcope.analysis", "toposcope.plot", "toposcope.cli"),
+    "toposcope.surgery": ("toposcope.plot", "toposcope.cli"),
+    "toposcope.efficiency": ("toposcope.plot", "toposcope.cli"),
+    "toposcope.brain": ("toposcope.plot", "toposcope.cli"),
+    "toposcope.stimuli": ("toposcope.models", "toposcope.extraction", "toposcope.analysis",
+                          "toposcope.plot", "toposcope.cli"),
 }
 
 

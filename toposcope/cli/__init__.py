@@ -20,6 +20,9 @@ SUBCOMMANDS = {
     "selectivity": "toposcope.cli.selectivity",
     "stimuli": "toposcope.cli.stimuli",
     "topoloss": "toposcope.cli.topoloss",
+    "smoothness": "toposcope.cli.smoothness",
+    "dimensionality": "toposcope.cli.dimensionality",
+    "efficiency": "toposcope.cli.efficiency",
     "demo": "toposcope.cli.demo",
 }
 
