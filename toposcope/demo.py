@@ -1,21 +1,23 @@
-"""``toposcope demo``: the whole data path on the shipped digit models, offline, in about a minute.
+"""``toposcope demo``: every analysis on the shipped digit models, offline, in about a minute.
 
-:func:`run_demo` loads ``demo/topo`` and ``demo/baseline``, writes 500 digit
-images (50 per digit) as stimuli, extracts the responses of the four
-topographic layers of both, and writes into the output folder::
+:func:`run_demo` loads ``demo/topo`` (trained with TopoLoss) and its tau = 0 twin
+``demo/baseline``, writes 500 digit images (50 per digit) as stimuli, extracts
+the responses of the four topographic layers of both, runs the analyses and
+writes into the output folder::
 
-    stimuli/digit-D/*.png          the stimuli
-    responses/MODEL.LAYER.nc       responses (stimulus, unit), with provenance
-    maps/MODEL.LAYER.nc            tuning (category, unit), preferred digit and
-                                   selectivity (unit) maps
-    topoloss.nc                    TopoLoss (model, layer)
-    figures/preferred_digit.png    the maps on the sheet, topo | baseline
-    figures/selectivity_digit-0.png
-    summary.json                   what the command prints
+    stimuli/digit-D/*.png               the stimuli
+    responses/MODEL.LAYER.nc            responses (stimulus, unit), with provenance
+    maps/MODEL.nc                       tuning (category, unit), preferred digit
+                                        and t-maps (contrast, unit): each digit vs the rest
+    smoothness/MODEL.nc                 correlation-vs-distance curves and scores per layer
+    dimensionality/MODEL.nc             effective dimensionality and eigenspectra per layer
+    efficiency/MODEL.nc                 held-out accuracy vs fraction pruned / fc1 downsampled
+    topoloss.nc                         TopoLoss (model, layer)
+    figures/*.png                       maps on the sheet, curves, efficiency
+    summary.json                        what the command prints
 
-The smoothness figure here is deliberately simple (numpy only): the mean
-Pearson correlation between the digit tuning curves of grid neighbours,
-against that of all unit pairs.
+The papers' direction is that the TopoLoss model is smoother and lower-dimensional
+than its twin; the summary states, layer by layer, whether that held here.
 """
 
 from __future__ import annotations
@@ -29,102 +31,15 @@ import numpy as np
 
 from toposcope._validation import ToposcopeError
 
-__all__ = [
-    "format_summary",
-    "neighbour_correlation",
-    "preferred_category",
-    "run_demo",
-    "selectivity",
-    "tuning_curves",
-]
+__all__ = ["compare", "format_summary", "run_demo"]
 
-#: Digit whose selectivity (one vs the rest) is mapped.
+#: Digit whose t-map gets patches, Moran's I and its own figure.
 TARGET = "digit-0"
+#: Pruning levels (global L1) and the fc1 sheet-downsampling factor of the efficiency curves.
+PRUNE_FRACTIONS = (0.0, 0.5, 0.8, 0.9, 0.95)
+DOWNSAMPLE_LAYER, DOWNSAMPLE_FACTORS = "fc1", (2,)
 
 
-# --------------------------------------------------------------------------- measures
-def tuning_curves(responses: Any) -> Any:
-    """Mean response of each unit to each category.
-
-    Parameters
-    ----------
-    responses : xr.DataArray, dims (stimulus, unit)
-        With stimulus coord ``category``.
-
-    Returns
-    -------
-    xr.DataArray, dims (category, unit)
-        Categories sorted by name; unit coords kept.
-    """
-    return responses.groupby("category").mean("stimulus").rename("tuning")
-
-
-def preferred_category(tuning: Any) -> Any:
-    """Index of each unit's preferred category (argmax of its tuning curve).
-
-    Returns
-    -------
-    xr.DataArray, dims (unit,), int
-        Position in ``tuning["category"]``; for the digits that is the digit.
-    """
-    return tuning.argmax("category").rename("preferred_digit")
-
-
-def selectivity(responses: Any, target: str) -> Any:
-    """d' of each unit for ``target`` against all other categories.
-
-    ``(mean_target - mean_rest) / sqrt((var_target + var_rest) / 2)``; NaN for
-    units whose responses do not vary.
-
-    Returns
-    -------
-    xr.DataArray, dims (unit,), float
-    """
-    category = responses["category"].values.astype(str)
-    if target not in set(category):
-        raise ToposcopeError(f"no stimuli of category {target!r}; categories: {sorted(set(category))}")
-    data = np.asarray(responses.values, dtype=np.float64)
-    inside, outside = data[category == target], data[category != target]
-    spread = np.sqrt((inside.var(0, ddof=1) + outside.var(0, ddof=1)) / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dprime = np.where(spread > 0, (inside.mean(0) - outside.mean(0)) / spread, np.nan)
-    unit_coords = {k: v for k, v in responses.coords.items() if v.dims == ("unit",)}
-    import xarray as xr
-
-    return xr.DataArray(dprime, dims=("unit",), coords=unit_coords, name=f"selectivity_{target}")
-
-
-def neighbour_correlation(tuning: Any, radius: float = 1.0) -> tuple[float, float]:
-    """Mean Pearson r of tuning curves between sheet neighbours, and between all pairs.
-
-    Parameters
-    ----------
-    tuning : xr.DataArray, dims (category, unit)
-        With unit coords ``x``, ``y``.
-    radius : float
-        Units at most this far apart are neighbours (1 = the 4 grid neighbours).
-
-    Returns
-    -------
-    (r_neighbours, r_all) : tuple of float
-        Units with flat tuning curves are left out. A smooth map has
-        ``r_neighbours`` well above ``r_all``.
-    """
-    curves = np.asarray(tuning.transpose("unit", "category").values, dtype=np.float64)
-    positions = np.stack([tuning["x"].values, tuning["y"].values], axis=1).astype(np.float64)
-    keep = curves.std(1) > 0
-    curves, positions = curves[keep], positions[keep]
-    if len(curves) < 2:
-        return float("nan"), float("nan")
-    r = np.corrcoef(curves)
-    upper = np.triu_indices(len(curves), 1)
-    distance = np.linalg.norm(positions[:, None, :] - positions[None, :, :], axis=-1)[upper]
-    near = distance <= radius + 1e-9
-    r_pairs = r[upper]
-    return (float(r_pairs[near].mean()) if near.any() else float("nan")), float(r_pairs.mean())
-
-
-# --------------------------------------------------------------------------- the run
 def _check_output(output_dir: Path, force: bool) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise ToposcopeError(f"output {str(output_dir)!r} is a file; give a folder")
@@ -135,8 +50,68 @@ def _check_output(output_dir: Path, force: bool) -> None:
         )
 
 
+def _analyse(subject: Any, responses: dict[str, Any], held_out: Any) -> dict[str, Any]:
+    """Every analysis of one model: maps, smoothness, dimensionality, efficiency, TopoLoss."""
+    import xarray as xr
+
+    from toposcope.analysis.layerwise import dimensionality_by_layer, smoothness_by_layer
+    from toposcope.analysis.patches import find_patches
+    from toposcope.analysis.selectivity import tmaps_by_layer
+    from toposcope.analysis.smoothness import morans_i
+    from toposcope.efficiency import efficiency
+    from toposcope.surgery.performance import accuracy
+    from toposcope.topoloss import layer_topoloss
+
+    digits = sorted({str(c) for c in next(iter(responses.values()))["category"].values})
+    tmap = tmaps_by_layer(responses, digits)
+    tuning = xr.concat([r.groupby("category").mean("stimulus") for r in responses.values()], dim="unit")
+    maps = xr.Dataset({"tuning": tuning, "preferred_digit": tuning.argmax("category"), "tmaps": tmap})
+    target = {layer: tmap.sel(contrast=TARGET).isel(unit=tmap["layer"].values == layer) for layer in responses}
+    moran = {layer: morans_i(m, adjacency="queen", seed=0) for layer, m in target.items()}
+    patches = {layer: find_patches(m, threshold=3.0) for layer, m in target.items()}
+    measure = accuracy(held_out, "number", subject=subject)
+    return {
+        "maps": maps,
+        "smoothness": smoothness_by_layer(responses, bins=10, mode="exact"),
+        "dimensionality": dimensionality_by_layer(responses),
+        "efficiency": efficiency(subject, measure, prune=PRUNE_FRACTIONS, downsample_factors=DOWNSAMPLE_FACTORS,
+                                 downsample_layers=DOWNSAMPLE_LAYER),
+        "topoloss": layer_topoloss(subject),
+        "moran": moran,
+        "patches": patches,
+    }
+
+
+def compare(topo: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[str, bool]]:
+    """Per layer: is the TopoLoss model smoother and lower-dimensional than its twin?"""
+    out = {}
+    for layer in topo["layers"]:
+        mine, theirs = topo["layers"][layer], baseline["layers"][layer]
+        out[layer] = {
+            "smoother": mine["smoothness"] > theirs["smoothness"],
+            "lower_dimensional": mine["effective_dimensionality"] < theirs["effective_dimensionality"],
+        }
+    return out
+
+
+def _layer_summary(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    smooth, dims, table = results["smoothness"], results["dimensionality"], results["topoloss"]
+    summary = {}
+    for layer in smooth["layer"].values:
+        layer = str(layer)
+        summary[layer] = {
+            "topoloss": round(float(table.sel(layer=layer)), 6),
+            "smoothness": round(float(smooth["score_toponets"].sel(layer=layer)), 4),
+            "smoothness_tdann": round(float(smooth["score_tdann"].sel(layer=layer)), 4),
+            "effective_dimensionality": round(float(dims["effective_dimensionality"].sel(layer=layer)), 3),
+            f"morans_i_{TARGET}": round(float(results["moran"][layer]["I"]), 4),
+            f"patches_{TARGET}": int(results["patches"][layer].sizes.get("patch", 0)),
+        }
+    return summary
+
+
 def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False) -> dict[str, Any]:
-    """Run the demo: both shipped models, digit stimuli, TopoLoss, maps and figures.
+    """Run the demo: both shipped models, digit stimuli, every analysis, figures.
 
     Parameters
     ----------
@@ -150,99 +125,132 @@ def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False)
     Returns
     -------
     dict
-        ``{"models": {name: {"test_accuracy", "mean_topoloss", "topoloss",
-        "neighbour_r", "all_pairs_r", "layers": {...}}}, "files": [...],
+        ``{"models": {name: {...}}, "comparison": {layer: {...}}, "files": [...],
         "seconds": float}``; also written to ``summary.json``.
     """
-    import xarray as xr
-
-    from toposcope.demo_data import write_digit_stimuli
+    from toposcope.demo_data import held_out_indices, write_digit_stimuli
     from toposcope.extraction import extract
     from toposcope.io import atomic_path, provenance, write_netcdf
     from toposcope.models.demo import DEMO_MODELS, demo_metadata, load_demo
-    from toposcope.topoloss import layer_topoloss
 
     start = time.perf_counter()
     output_dir = Path(output_dir).expanduser()
     _check_output(output_dir, force)
     output_dir.mkdir(parents=True, exist_ok=True)
     metadata = demo_metadata()
-    stimuli = write_digit_stimuli(output_dir / "stimuli", per_class=50)
+    stimuli = write_digit_stimuli(output_dir / "stimuli" / "digits", per_class=50)
+    held_out = write_digit_stimuli(output_dir / "stimuli" / "held-out", indices=held_out_indices())
     stimulus_hash = stimuli.content_hash()
     files: list[Path] = []
-    losses, maps, summary_models = [], {}, {}
+    results, summary_models = {}, {}
     for name in DEMO_MODELS:
         subject = load_demo(name)
         responses = extract(subject, stimuli, cache=False, progress=progress)
-        table = layer_topoloss(subject)
-        losses.append(table.expand_dims(model=[name]))
-        layers = {}
         for layer, array in responses.items():
-            path = output_dir / "responses" / f"{name}.{layer}.nc"
-            files.append(write_netcdf(array, path))
-            tuning = tuning_curves(array)
-            result = xr.Dataset({
-                "tuning": tuning,
-                "preferred_digit": preferred_category(tuning),
-                "selectivity": selectivity(array, TARGET),
-            })
-            attrs = provenance(**subject.provenance(), layer=layer, stimulus_set=stimuli.name,
-                               stimulus_set_sha256=stimulus_hash, selectivity_target=TARGET,
-                               selectivity_measure="d-prime, target vs rest")
-            files.append(write_netcdf(result, output_dir / "maps" / f"{name}.{layer}.nc", attrs))
-            maps[(layer, name)] = result
-            r_near, r_all = neighbour_correlation(tuning)
-            layers[layer] = {"topoloss": round(float(table.sel(layer=layer)), 6),
-                             "neighbour_r": round(r_near, 4), "all_pairs_r": round(r_all, 4)}
+            files.append(write_netcdf(array, output_dir / "responses" / f"{name}.{layer}.nc"))
+        results[name] = _analyse(subject, responses, held_out)
+        attrs = provenance(**subject.provenance(), stimulus_set=stimuli.name, stimulus_set_sha256=stimulus_hash)
+        for kind in ("maps", "smoothness", "dimensionality", "efficiency"):
+            files.append(write_netcdf(results[name][kind], output_dir / kind / f"{name}.nc", attrs))
+        layers = _layer_summary(results[name])
+        pruned = results[name]["efficiency"]
         summary_models[name] = {
-            "test_accuracy": metadata["models"][name]["test_accuracy"],
             "tau": metadata["models"][name]["tau"],
-            "mean_topoloss": round(float(table.mean()), 6),
-            "neighbour_r": round(float(np.nanmean([v["neighbour_r"] for v in layers.values()])), 4),
-            "all_pairs_r": round(float(np.nanmean([v["all_pairs_r"] for v in layers.values()])), 4),
+            "test_accuracy": metadata["models"][name]["test_accuracy"],
+            "held_out_accuracy": round(float(pruned.attrs["baseline"]), 4),
+            "accuracy_pruned_90": round(float(pruned["performance"].sel(fraction=0.9)), 4),
+            "accuracy_fc1_downsampled_2": round(float(pruned["downsampled_performance"].sel(factor=2)), 4),
+            **{key: round(float(np.mean([v[key] for v in layers.values()])), 4)
+               for key in ("topoloss", "smoothness", "effective_dimensionality")},
             "layers": layers,
         }
-    table = xr.concat(losses, dim="model")
-    files.append(write_netcdf(table, output_dir / "topoloss.nc",
-                              provenance(models=", ".join(DEMO_MODELS), factor_h=table.attrs.get("factor_h"),
-                                         factor_w=table.attrs.get("factor_w"))))
-    files.extend(_figures(maps, output_dir / "figures"))
-    summary = {"models": summary_models, "files": [str(p.relative_to(output_dir)) for p in files],
-               "stimuli": f"{len(stimuli)} digit images ({len(stimuli.categories)} categories)",
-               "seconds": round(time.perf_counter() - start, 1)}
+    files.append(_write_topoloss(results, output_dir / "topoloss.nc"))
+    files.extend(_figures(results, output_dir / "figures"))
+    summary = {
+        "models": summary_models,
+        "comparison": compare(summary_models["topo"], summary_models["baseline"]),
+        "files": [str(p.relative_to(output_dir)) for p in files],
+        "stimuli": f"{len(stimuli)} digit images ({len(stimuli.categories)} categories); "
+                   f"{len(held_out)} held-out digits for accuracy",
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     with atomic_path(output_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (output_dir / "summary.json").chmod(0o644)
     return summary
 
 
-def _figures(maps: dict[tuple[str, str], Any], folder: Path) -> list[Path]:
-    """Preferred-digit and selectivity maps, one row per layer, topo | baseline."""
-    from toposcope.plot import plot_sheets, save_figure
+def _write_topoloss(results: dict[str, Any], path: Path) -> Path:
+    import xarray as xr
 
-    # One row per layer, the twins side by side: (layer, model) keys sorted by layer first.
-    layers = list(dict.fromkeys(layer for layer, _ in maps))
-    models = list(dict.fromkeys(model for _, model in maps))
-    panels = [(layer, model) for layer in layers for model in models]
-    preferred = {f"demo/{model}  {layer}": maps[layer, model]["preferred_digit"].astype(float)
-                 for layer, model in panels}
-    figure = plot_sheets(preferred, ncols=len(models), cmap="tab10", vmin=-0.5, vmax=9.5,
-                         label="preferred digit", ticks=range(10),
-                         suptitle="Preferred digit of each unit on the sheet")
-    written = save_figure(figure, folder / "preferred_digit.png", formats=("png",))
-    chosen = {f"demo/{model}  {layer}": maps[layer, model]["selectivity"] for layer, model in panels}
-    figure = plot_sheets(chosen, ncols=len(models), center=0.0, label=f"d' {TARGET} vs rest",
-                         suptitle=f"Selectivity for {TARGET} (d')")
-    written += save_figure(figure, folder / f"selectivity_{TARGET}.png", formats=("png",))
+    from toposcope.io import provenance, write_netcdf
+
+    table = xr.concat([r["topoloss"].expand_dims(model=[name]) for name, r in results.items()], dim="model")
+    return write_netcdf(table, path, provenance(models=", ".join(results), factor_h=table.attrs.get("factor_h"),
+                                                factor_w=table.attrs.get("factor_w")))
+
+
+def _figures(results: dict[str, Any], folder: Path) -> list[Path]:
+    """Maps on the sheet (topo | baseline), smoothness curves, dimensionality, efficiency."""
+    from toposcope.plot import plot_sheets, save_figure
+    from toposcope.plot.curves import plot_curves
+    from toposcope.plot.efficiency import plot_efficiency
+    from toposcope.plot.layers import plot_dimensionality_layers
+
+    models = list(results)
+    layers = [str(v) for v in results[models[0]]["smoothness"]["layer"].values]
+    written: list[Path] = []
+
+    def panels(variable: str, select: Any = None) -> dict[str, Any]:
+        out = {}
+        for layer in layers:
+            for model in models:
+                values = results[model]["maps"][variable]
+                values = values if select is None else values.sel(contrast=select)
+                out[f"demo/{model}  {layer}"] = values.isel(unit=values["layer"].values == layer)
+        return out
+
+    preferred = {k: v.astype(float) for k, v in panels("preferred_digit").items()}
+    written += save_figure(plot_sheets(preferred, ncols=len(models), cmap="tab10", vmin=-0.5, vmax=9.5,
+                                       label="preferred digit", ticks=range(10),
+                                       suptitle="Preferred digit of each unit on the sheet"),
+                           folder / "preferred_digit.png", formats=("png",))
+    written += save_figure(plot_sheets(panels("tmaps", TARGET), ncols=len(models), center=0.0,
+                                       label=f"t ({TARGET} vs rest)", suptitle=f"Selectivity t-maps, {TARGET}"),
+                           folder / f"tmap_{TARGET}.png", formats=("png",))
+    for layer in layers:
+        curves = {f"demo/{m}": _one_curve(results[m]["smoothness"], layer) for m in models}
+        written += save_figure(plot_curves(curves, title=f"Correlation vs distance, {layer}").figure,
+                               folder / f"smoothness_{layer}.png", formats=("png",))
+    for model in models:
+        written += save_figure(plot_dimensionality_layers(results[model]["dimensionality"], title=f"demo/{model}"),
+                               folder / f"dimensionality_{model}.png", formats=("png",))
+    curves = {f"demo/{m}": results[m]["efficiency"] for m in models}
+    written += save_figure(plot_efficiency(curves, topographic={"demo/topo": True, "demo/baseline": False}),
+                           folder / "efficiency.png", formats=("png",))
     return written
+
+
+def _one_curve(by_layer: Any, layer: str) -> Any:
+    """One layer's curve from :func:`smoothness_by_layer`, with its distances as the bin coord."""
+    curve = by_layer.sel(layer=layer).drop_vars(["layer"])
+    curve = curve.drop_vars([v for v in curve.data_vars if "bin" not in curve[v].dims])
+    return curve.assign_coords(bin=curve["distance"].values).dropna("bin", subset=["correlation"])
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as a few lines of text for the terminal."""
-    lines = [f"{'model':<14} {'test acc':>8} {'TopoLoss':>9} {'r neighbours':>13} {'r all pairs':>12}"]
+    header = (f"{'model':<14} {'acc':>6} {'TopoLoss':>9} {'smoothness':>11} {'ED':>7} "
+              f"{'acc pruned 90%':>15} {'acc fc1 /2':>11}")
+    lines = [header]
     for name, info in summary["models"].items():
-        lines.append(f"{'demo/' + name:<14} {info['test_accuracy']:>8.3f} {info['mean_topoloss']:>9.3f} "
-                     f"{info['neighbour_r']:>13.3f} {info['all_pairs_r']:>12.3f}")
-    lines.append("(TopoLoss and correlations are means over conv1, conv2, conv3, fc1; "
-                 "r = Pearson r of digit tuning curves)")
+        lines.append(f"{'demo/' + name:<14} {info['held_out_accuracy']:>6.3f} {info['topoloss']:>9.3f} "
+                     f"{info['smoothness']:>11.3f} {info['effective_dimensionality']:>7.2f} "
+                     f"{info['accuracy_pruned_90']:>15.3f} {info['accuracy_fc1_downsampled_2']:>11.3f}")
+    lines.append("(means over conv1, conv2, conv3, fc1; smoothness = TopoNets score of the "
+                 "correlation-vs-distance curve; ED = effective dimensionality)")
+    for key, word in (("smoother", "smoother"), ("lower_dimensional", "lower-dimensional")):
+        held = [layer for layer, c in summary["comparison"].items() if c[key]]
+        missed = [layer for layer, c in summary["comparison"].items() if not c[key]]
+        verdict = f"demo/topo is {word} than demo/baseline in {len(held)} of {len(held) + len(missed)} layers"
+        lines.append(verdict + (f" (not in {', '.join(missed)})" if missed else ""))
     return "\n".join(lines)

@@ -15,7 +15,8 @@ import numpy as np
 from toposcope._validation import ToposcopeError
 from toposcope.stimuli import StimulusSet, from_folder
 
-__all__ = ["N_CLASSES", "category_name", "digit_images", "train_test_split", "write_digit_stimuli"]
+__all__ = ["N_CLASSES", "category_name", "digit_images", "held_out_indices", "train_test_split",
+           "write_digit_stimuli"]
 
 N_CLASSES = 10
 
@@ -68,7 +69,22 @@ def train_test_split(
     return train, test
 
 
-def write_digit_stimuli(folder: str | Path, per_class: int | None = 50, seed: int = 0) -> StimulusSet:
+def held_out_indices() -> np.ndarray:
+    """Indices of the digits the shipped demo models never trained on (their test split).
+
+    The split is the one recorded in the models' metadata (fraction and seed), so
+    accuracy measured on these images equals the recorded test accuracy.
+    """
+    from toposcope.models.demo import demo_metadata
+
+    settings = demo_metadata()["settings"]
+    _, labels = digit_images()
+    return train_test_split(labels, settings["test_fraction"], seed=settings["seed"])[1]
+
+
+def write_digit_stimuli(
+    folder: str | Path, per_class: int | None = 50, seed: int = 0, indices: np.ndarray | None = None
+) -> StimulusSet:
     """Write digit images as PNGs, one subfolder per digit, and return them as a set.
 
     Parameters
@@ -81,6 +97,9 @@ def write_digit_stimuli(folder: str | Path, per_class: int | None = 50, seed: in
         writes all 1797.
     seed : int
         Seed of the draw.
+    indices : ndarray of int, optional
+        Exactly these digits (indices into the 1797), e.g. :func:`held_out_indices`;
+        overrides ``per_class``.
 
     Returns
     -------
@@ -93,7 +112,9 @@ def write_digit_stimuli(folder: str | Path, per_class: int | None = 50, seed: in
     from toposcope.io import atomic_path
 
     images, labels = digit_images()
-    if per_class is not None:
+    if indices is not None:
+        chosen = np.sort(np.asarray(indices, dtype=np.int64))
+    elif per_class is not None:
         if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
             raise ToposcopeError(f"per_class must be a positive integer or None, got {per_class!r}")
         smallest = int(np.bincount(labels).min())
