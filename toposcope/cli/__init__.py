@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "smoothness": "toposcope.cli.smoothness",
     "dimensionality": "toposcope.cli.dimensionality",
     "efficiency": "toposcope.cli.efficiency",
+    "windows": "toposcope.cli.windows",
+    "localizer": "toposcope.cli.localizer",
     "demo": "toposcope.cli.demo",
 }
 

@@ -41,6 +41,12 @@ FAMILIES: dict[str, Family] = {
         ("demo/topo", "demo/baseline"),
         "small models shipped with toposcope, trained on the UCI digits",
     ),
+    "demo_lm": Family(
+        "toposcope.models.demo_lm",
+        "load_demo_lm",
+        ("demo_lm",),
+        "a tiny TopoLoss-trained GPT-2 shipped with toposcope, trained on synthetic grammatical text",
+    ),
     "hf": Family(
         "toposcope.models.hf",
         "load_hf",

@@ -1,0 +1,185 @@
+"""Integration windows and the language localizer on the cortical sheet.
+
+:func:`plot_window_maps` draws ``a``, ``b``, ``c``, ``R^2`` and the yoking
+index of every unit, one row per layer (via :func:`toposcope.plot.sheet.plot_sheet`).
+:func:`plot_window_rgb` draws the Fig. 5B-style composite: red = power-law
+strength ``c``, green = exponential strength ``1 - c``, blue = sentence-yoked
+strength (the yoking index scaled to [0, 1] by its 99th percentile over all
+layers), one panel per layer. :func:`plot_theta` draws mean ``theta`` curves
+per layer with the fitted model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from toposcope._validation import ToposcopeError
+from toposcope.analysis.integration import window_model, window_strengths
+from toposcope.plot.sheet import grid_image, plot_sheet
+
+__all__ = ["WINDOW_VARIABLES", "plot_localizer", "plot_theta", "plot_window_maps", "plot_window_rgb"]
+
+#: Variables drawn by :func:`plot_window_maps`, with colour limits (None: data range) and labels.
+WINDOW_VARIABLES = {
+    "a": ((0.0, None), "power-law exponent a"),
+    "b": ((0.0, None), "exponential rate b"),
+    "c": ((0.0, 1.0), "power-law weight c"),
+    "r2": ((0.0, 1.0), "R^2"),
+    "yoking": ((None, None), "yoking index"),
+}
+
+
+def _layers(result: xr.Dataset) -> list[str]:
+    if "layer" not in result.coords:
+        return [""]
+    return list(dict.fromkeys(np.asarray(result["layer"].values).astype(str).tolist()))
+
+
+def _layer(values: xr.DataArray, layer: str) -> xr.DataArray:
+    if not layer:
+        return values
+    return values.isel(unit=np.flatnonzero(np.asarray(values["layer"].values).astype(str) == layer))
+
+
+def _short(layer: str) -> str:
+    return layer if len(layer) <= 24 else "..." + layer[-21:]
+
+
+def _figure(rows: int, cols: int, size: float = 2.6) -> tuple[Any, np.ndarray]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(size * cols + 0.8, size * rows), layout="constrained")
+    axes = np.asarray(figure.subplots(rows, cols, squeeze=False))
+    return figure, axes
+
+
+def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None) -> Any:
+    """Maps of the window parameters, rows = layers, columns = variables.
+
+    Parameters
+    ----------
+    result : xr.Dataset
+        From :func:`toposcope.windows.integration_windows` or
+        :func:`toposcope.analysis.integration.fit_windows` (unit coords ``x``, ``y``, ``layer``).
+    variables : sequence of str, optional
+        Among ``a``, ``b``, ``c``, ``r2``, ``yoking``; those present by default.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    chosen = list(variables) if variables is not None else [v for v in WINDOW_VARIABLES if v in result]
+    missing = [v for v in chosen if v not in result]
+    if missing or not chosen:
+        raise ToposcopeError(f"windows have no variable(s) {missing or chosen}; they have {sorted(result.data_vars)}")
+    layers = _layers(result)
+    figure, axes = _figure(len(layers), len(chosen))
+    for j, name in enumerate(chosen):
+        (low, high), label = WINDOW_VARIABLES.get(name, ((None, None), name))
+        values = result[name]
+        finite = np.asarray(values.values, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        center = 0.0 if name == "yoking" else None
+        vmax = high if high is not None else (float(np.percentile(finite, 99)) if finite.size else None)
+        for i, layer in enumerate(layers):
+            plot_sheet(_layer(values, layer), ax=axes[i, j], vmin=low if center is None else None,
+                       vmax=vmax if center is None else (float(np.percentile(np.abs(finite), 99)) if finite.size
+                                                         else None),
+                       center=center, colorbar=i == len(layers) - 1, label=label,
+                       title=f"{label}\n{_short(layer)}" if i == 0 else _short(layer))
+    return figure
+
+
+def _rgb_image(strength: xr.DataArray) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
+    """The (h, w, 3) image of a grid sheet's strengths and its extent, or None for scattered units."""
+    channels = []
+    origin = None
+    for channel in strength["channel"].values:
+        image = grid_image(strength.sel(channel=channel))
+        if image is None:
+            return None
+        channels.append(image[0])
+        origin = image[1]
+    rgb = np.nan_to_num(np.stack(channels, axis=-1), nan=1.0)
+    h, w = rgb.shape[:2]
+    return np.clip(rgb, 0, 1), (origin[0] - 0.5, origin[0] + w - 0.5, origin[1] + h - 0.5, origin[1] - 0.5)
+
+
+def plot_window_rgb(result: xr.Dataset, yoking_scale: float | None = None, title: str | None = None) -> Any:
+    """Fig. 5B-style composite per layer: red = power law, green = exponential, blue = sentence-yoked.
+
+    Parameters
+    ----------
+    result : xr.Dataset
+        With ``c`` (and ``yoking``) per unit.
+    yoking_scale : float, optional
+        Yoking index that maps to full blue; the 99th percentile of the
+        positive indices of all layers by default (one scale for every layer).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    strength = window_strengths(result, yoking_scale)
+    layers = _layers(result)
+    figure, axes = _figure(1, len(layers))
+    for ax, layer in zip(axes[0], layers):
+        part = _layer(strength, layer)
+        image = _rgb_image(part)
+        if image is not None:
+            ax.imshow(image[0], extent=image[1], interpolation="nearest")
+        else:
+            colors = np.clip(np.nan_to_num(part.values, nan=1.0), 0, 1)
+            ax.scatter(part["x"].values, part["y"].values, c=colors, s=max(2.0, 4000 / len(colors)), marker="s")
+            ax.invert_yaxis()
+            ax.set_aspect("equal")
+        ax.set_title(_short(layer), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    figure.suptitle(title or "red: power law (c)   green: exponential (1 - c)   blue: sentence-yoked", fontsize=10)
+    return figure
+
+
+def plot_theta(result: xr.Dataset) -> Any:
+    """Median ``theta`` over units of each layer with the window model at the median parameters."""
+    if "theta" not in result:
+        raise ToposcopeError("windows have no 'theta'; make them with toposcope.windows.integration_windows")
+    figure, axes = _figure(1, 1, size=3.5)
+    ax = axes[0, 0]
+    delta = np.asarray(result["delta"].values, dtype=np.float64)
+    fine = np.linspace(delta.min(), delta.max(), 200)
+    from matplotlib import colormaps
+
+    colors = colormaps["viridis"](np.linspace(0, 0.9, len(_layers(result))))
+    for color, layer in zip(colors, _layers(result)):
+        part = result.isel(unit=np.flatnonzero(np.asarray(result["layer"].values).astype(str) == layer)) if layer \
+            else result
+        ax.plot(delta, np.nanmedian(part["theta"].values, axis=0), "o", color=color, ms=3, label=_short(layer))
+        params = [float(np.nanmedian(part[k].values)) for k in ("a", "b", "c")]
+        ax.plot(fine, window_model(fine, *params), "-", color=color, lw=1)
+    ax.set_xlabel("lag delta (words)")
+    ax.set_ylabel("theta (normalised change)")
+    ax.legend(fontsize=7, frameon=False)
+    return figure
+
+
+def plot_localizer(result: xr.Dataset) -> Any:
+    """t-maps of the localizer contrast per layer, selective units outlined by the mask below."""
+    if "t" not in result or "selective" not in result:
+        raise ToposcopeError("localizer result needs 't' and 'selective'; make it with analysis.localizer.localize")
+    layers = _layers(result)
+    figure, axes = _figure(2, len(layers))
+    t = result["t"]
+    finite = np.abs(t.values[np.isfinite(t.values)])
+    vmax = float(np.percentile(finite, 99)) if finite.size else None
+    for j, layer in enumerate(layers):
+        plot_sheet(_layer(t, layer), ax=axes[0, j], center=0.0, vmax=vmax, colorbar=j == len(layers) - 1,
+                   label="Welch t", title=_short(layer))
+        plot_sheet(_layer(result["selective"].astype(float), layer), ax=axes[1, j], cmap="Greys", vmin=0, vmax=1,
+                   colorbar=False, title="selective")
+    figure.suptitle(f"{result.attrs.get('contrast', 'contrast')}", fontsize=10)
+    return figure
