@@ -193,3 +193,15 @@ def test_training_script_reproduces_the_shipped_accuracy(tmp_path):
             assert fresh["models"][name]["topoloss"][layer] == pytest.approx(value, abs=0.02)
         reloaded = load_demo(name, checkpoint=tmp_path / f"{name}.safetensors")
         assert list(reloaded.layers) == LAYERS
+
+
+def test_demo_includes_the_language_model(demo_run):
+    _, folder = demo_run
+    summary = json.loads((folder / "summary.json").read_text())
+    language = summary["language"]
+    assert language["model"] == "demo_lm" and len(language["windows"]) == 4
+    for layer, fit in language["windows"].items():
+        assert 0 <= fit["c"] <= 1 and fit["r2"] > 0.9
+        assert 0 < language["localizer"]["fraction_selective"][layer] < 1
+    for name in ("windows.nc", "localizer.nc", "figures/windows_rgb.png"):
+        assert (folder / "language" / name).is_file()

@@ -14,6 +14,9 @@ writes into the output folder::
     efficiency/MODEL.nc                 held-out accuracy vs fraction pruned / fc1 downsampled
     topoloss.nc                         TopoLoss (model, layer)
     figures/*.png                       maps on the sheet, curves, efficiency
+    language/                           the tiny TopoLoss-trained language model ``demo_lm``:
+                                        integration windows and the language localizer
+                                        (see :mod:`toposcope.demo_language`)
     summary.json                        what the command prints
 
 The papers' direction is that the TopoLoss model is smoother and lower-dimensional
@@ -129,6 +132,7 @@ def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False)
         "seconds": float}``; also written to ``summary.json``.
     """
     from toposcope.demo_data import held_out_indices, write_digit_stimuli
+    from toposcope.demo_language import run_language_demo
     from toposcope.extraction import extract
     from toposcope.io import atomic_path, provenance, write_netcdf
     from toposcope.models.demo import DEMO_MODELS, demo_metadata, load_demo
@@ -166,9 +170,12 @@ def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False)
         }
     files.append(_write_topoloss(results, output_dir / "topoloss.nc"))
     files.extend(_figures(results, output_dir / "figures"))
+    language = run_language_demo(output_dir / "language", progress=progress)
+    files.extend(Path(f) for f in language.pop("files"))
     summary = {
         "models": summary_models,
         "comparison": compare(summary_models["topo"], summary_models["baseline"]),
+        "language": language,
         "files": [str(p.relative_to(output_dir)) for p in files],
         "stimuli": f"{len(stimuli)} digit images ({len(stimuli.categories)} categories); "
                    f"{len(held_out)} held-out digits for accuracy",
@@ -253,4 +260,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         missed = [layer for layer, c in summary["comparison"].items() if not c[key]]
         verdict = f"demo/topo is {word} than demo/baseline in {len(held)} of {len(held) + len(missed)} layers"
         lines.append(verdict + (f" (not in {', '.join(missed)})" if missed else ""))
+    language = summary.get("language")
+    if language:
+        localizer = language["localizer"]
+        lines.append(f"\n{language['model']}: integration windows (median per layer) and localizer "
+                     f"({localizer['contrast']})")
+        lines.append(f"{'layer':<16} {'a':>6} {'b':>6} {'c':>6} {'R2':>7} {'yoking':>7} {'selective':>10} "
+                     f"{'Moran I':>8}")
+        for layer, fit in language["windows"].items():
+            lines.append(f"{layer:<16} {fit['a']:>6.2f} {fit['b']:>6.2f} {fit['c']:>6.2f} {fit['r2']:>7.3f} "
+                         f"{fit['yoking']:>7.3f} {localizer['fraction_selective'][layer]:>10.2f} "
+                         f"{localizer['morans_i'][layer]:>8.2f}")
     return "\n".join(lines)
