@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import shared_path
 
-from tests.conftest import shared_path
 from toposcope._validation import ToposcopeError
 from toposcope.analysis.localizer import fdr, localize, smooth_responses, welch_test
 from toposcope.stimuli.language import (

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import shared_path
 
-from tests.conftest import shared_path
 from toposcope._validation import ToposcopeError
 from toposcope.stimuli.grammar import LEXICON, generate_sentences, lexicon_tags
 from toposcope.stimuli.text import (

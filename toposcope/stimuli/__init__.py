@@ -2,7 +2,7 @@
 
 ``toposcope.stimuli.load(name_or_dir)`` is the entry point; :class:`StimulusSet`
 is what extraction takes. Named sets (``floc``, ``konkle``) come from manifests
-in the project's ``stimuli/`` folder; ``gratings`` are made in code.
+shipped in ``toposcope/data/stimuli/``; ``gratings`` are made in code.
 """
 
 from toposcope.stimuli.core import (

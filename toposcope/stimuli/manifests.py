@@ -1,7 +1,8 @@
 """Stimulus-set manifests: where a named set comes from and how it is laid out.
 
-A manifest is a TOML file ``<name>.toml`` in the project's top-level ``stimuli/``
-folder (or in a folder listed in ``$TOPOSCOPE_MANIFESTS``). It records the real
+A manifest is a TOML file ``<name>.toml`` shipped in ``toposcope/data/stimuli/``
+(package data, so installed copies have them too) or in a folder listed in
+``$TOPOSCOPE_MANIFESTS``. It records the real
 source (a URL pinned to a commit), a checksum of the set's files, the folder
 layout, the labels and the citation. :func:`load_named` turns ``"floc"`` or
 ``"floc:DIR"`` into a :class:`~toposcope.stimuli.core.StimulusSet` through the
@@ -122,14 +123,11 @@ class Manifest:
 def manifest_dirs() -> list[Path]:
     """Folders searched for ``<name>.toml``, first match wins.
 
-    ``$TOPOSCOPE_MANIFESTS`` (``os.pathsep``-separated), then the project's
-    top-level ``stimuli/`` folder (a source checkout or editable install), then
-    ``toposcope/data/stimuli`` (package data, for installs without the checkout).
+    ``$TOPOSCOPE_MANIFESTS`` (``os.pathsep``-separated), then
+    ``toposcope/data/stimuli`` (the package's own manifests).
     """
     dirs = [Path(p) for p in os.environ.get("TOPOSCOPE_MANIFESTS", "").split(os.pathsep) if p]
-    package = Path(__file__).resolve().parents[1]
-    dirs.append(package.parent / "stimuli")
-    dirs.append(package / "data" / "stimuli")
+    dirs.append(Path(__file__).resolve().parents[1] / "data" / "stimuli")
     return dirs
 
 
