@@ -7,7 +7,7 @@ from typing import Any
 
 MODEL_HELP = (
     "model spec: toponets/resnet18, toponets/resnet50, toponets/vit_b_32, toponets/nanogpt, "
-    "hf:ID_OR_DIR, tdann, topolm, torchvision:ARCH, file:PATH, demo/topo, demo/baseline"
+    "hf:ID_OR_DIR, tdann, topolm, torchvision:ARCH, file:PATH, demo/topo, demo/baseline, demo_lm"
 )
 
 
