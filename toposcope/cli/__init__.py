@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "layers": "toposcope.cli.layers",
     "extract": "toposcope.cli.extract",
     "nsd": "toposcope.cli.nsd",
+    "brainscore": "toposcope.cli.brainscore",
     "selectivity": "toposcope.cli.selectivity",
     "stimuli": "toposcope.cli.stimuli",
     "topoloss": "toposcope.cli.topoloss",

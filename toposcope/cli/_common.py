@@ -11,9 +11,13 @@ MODEL_HELP = (
 )
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``SPEC`` plus the common load options (``--tau``, ``--checkpoint``, ``-O k=v``)."""
-    parser.add_argument("spec", metavar="SPEC", help=MODEL_HELP)
+def add_model_arguments(parser: argparse.ArgumentParser, spec_required: bool = True) -> None:
+    """``SPEC`` plus the common load options (``--tau``, ``--checkpoint``, ``-O k=v``).
+
+    ``spec_required=False`` makes SPEC optional, for subcommands with actions that
+    need no model (``toposcope brainscore --setup``).
+    """
+    parser.add_argument("spec", metavar="SPEC", help=MODEL_HELP, nargs=None if spec_required else "?")
     parser.add_argument("--tau", help="TopoLoss strength of a released TopoNets checkpoint (e.g. 10)")
     parser.add_argument("--checkpoint", metavar="PATH", help="load weights from this local file")
     parser.add_argument("--positions", metavar="DIR", help="folder of per-layer position files (tdann, topolm)")

@@ -1,0 +1,201 @@
+"""Brain-Score language: a tiny GPT-2 scored by Brain-Score's own Pereira2018 machinery, offline.
+
+The benchmark is Brain-Score's Pereira2018 experiment class (its passage-by-passage
+reading, ``linear_pearsonr`` metric and subject-extrapolation ceiling) on a
+Pereira-like assembly made here: passages of sentences, four subjects whose
+voxels share a few latent dimensions. Known answers: voxels planted as linear
+functions of the model's own ``h.1.mlp.c_fc`` responses score near the
+ceiling-normalised maximum of 1; the same voxels with sentences shuffled score
+near 0.
+
+These tests need brainscore-language, which lives in its own environment
+(``toposcope brainscore --setup language``); CI runs them there.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from _tiny_lm import CORPUS, build_gpt2
+
+import toposcope
+from toposcope._validation import ToposcopeError
+
+N_PASSAGES, SENTENCES, N_SUBJECTS, VOXELS, LATENT = 50, 4, 4, 6, 4
+LAYER = "h.1.mlp.c_fc"
+
+
+def _installed() -> bool:
+    try:
+        import brainscore_language  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_brainscore = pytest.mark.skipif(
+    not _installed(),
+    reason="needs brainscore-language, which lives in its own environment "
+    "(toposcope brainscore --setup language; CI runs these tests there)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _offline_brainscore(tmp_path, monkeypatch):
+    monkeypatch.setenv("BRAINIO_HOME", str(tmp_path / "brainio"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory):
+    return toposcope.load_model(f"hf:{build_gpt2(tmp_path_factory.mktemp('gpt2'))}")
+
+
+def _sentences():
+    """Passages of short sentences in the tiny tokenizer's own words (so contexts stay short)."""
+    words = sorted({w for line in CORPUS for w in line.split()})
+    rng = np.random.default_rng(0)
+    return [[" ".join(rng.choice(words, size=rng.integers(3, 6))) + "." for _ in range(SENTENCES)]
+            for _ in range(N_PASSAGES)]
+
+
+def _assembly(passages, voxels):
+    """Pereira-like NeuroidAssembly (presentation: sentence, neuroid: subject x voxel)."""
+    from brainscore_core.supported_data_standards.brainio.assemblies import NeuroidAssembly
+
+    n = sum(len(p) for p in passages)
+    labels = np.repeat([f"passage{i:02d}" for i in range(len(passages))], SENTENCES)
+    return NeuroidAssembly(voxels, coords={
+        "stimulus_id": ("presentation", np.arange(n)),
+        "stimulus": ("presentation", [s for p in passages for s in p]),
+        "passage_label": ("presentation", labels),
+        "passage_index": ("presentation", np.tile(np.arange(1, SENTENCES + 1), len(passages))),
+        "story": ("presentation", labels),
+        "experiment": ("presentation", ["243sentences"] * n),
+        "subject": ("neuroid", np.repeat([f"s{i}" for i in range(N_SUBJECTS)], VOXELS)),
+        "voxel_num": ("neuroid", np.tile(np.arange(VOXELS), N_SUBJECTS)),
+        "neuroid_id": ("neuroid", [f"s{i}.{v}" for i in range(N_SUBJECTS) for v in range(VOXELS)]),
+    }, dims=["presentation", "neuroid"])
+
+
+def _benchmark(data):
+    """Brain-Score's Pereira2018 experiment on local data, its ceiling computed rather than downloaded."""
+    from brainscore_language.benchmarks.pereira2018.benchmark import _Pereira2018Experiment
+
+    class LocalPereira(_Pereira2018Experiment):
+        def _load_data(self, experiment, atlas):
+            return data
+
+    return LocalPereira(experiment="243sentences", metric="linear_pearsonr",
+                        crossvalidation_kwargs={"splits": 10, "train_size": 0.9, "kfold": False, "random_state": 1})
+
+
+@pytest.fixture(scope="module")
+def planted(subject):
+    """Voxels (sentence, subject x voxel): shared latent readouts of the model's responses, plus noise."""
+    from toposcope.brain.brainscore_language import artificial_subject
+
+    passages = _sentences()
+    model = artificial_subject(subject, {"language_system": LAYER})
+    model.start_neural_recording("language_system", "fMRI")
+    features = np.concatenate([model.digest_text(p)["neural"].values for p in passages])
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    rng = np.random.default_rng(1)
+    latent = features @ rng.normal(size=(features.shape[1], LATENT))
+    latent /= latent.std(0)
+    voxels = np.concatenate([latent @ rng.normal(size=(LATENT, VOXELS)) for _ in range(N_SUBJECTS)], axis=1)
+    return passages, voxels + 0.2 * voxels.std() * rng.normal(size=voxels.shape)
+
+
+@needs_brainscore
+def test_planted_voxels_score_near_the_ceiling(subject, planted):
+    from toposcope.brain import brainscore_language as bsl
+
+    passages, voxels = planted
+    result = bsl.score(subject, _benchmark(_assembly(passages, voxels)), {"language_system": LAYER})
+    assert float(result["ceiling"]) > 0.8
+    assert float(result["raw"]) > 0.8
+    # raw / ceiling, clipped to 1 by Brain-Score (measured raw 0.967, ceiling 0.951)
+    assert 0.9 < float(result["score"]) <= 1.0
+    assert subject.identity[:16] in result.attrs["brainscore_model_identifier"]
+    assert result.attrs["region_layers"] == f"language_system={LAYER}"
+
+
+@needs_brainscore
+def test_shuffled_sentences_score_near_zero(subject, planted):
+    from toposcope.brain import brainscore_language as bsl
+
+    passages, voxels = planted
+    shuffled = voxels[np.random.default_rng(2).permutation(len(voxels))]
+    result = bsl.score(subject, _benchmark(_assembly(passages, shuffled)), {"language_system": LAYER})
+    assert float(result["ceiling"]) > 0.8  # subjects still agree with each other ...
+    # ... but not with the model: chance correlations on 20 held-out sentences average to
+    # about 0 +- 0.07 over the splits (measured 0.069; the planted voxels score 1.0)
+    assert float(result["score"]) < 0.2
+
+
+@needs_brainscore
+def test_subject_reads_in_context_in_eval_mode(subject):
+    from brainscore_language.artificial_subject import ArtificialSubject
+    from brainscore_language.model_helpers.huggingface import HuggingfaceSubject
+
+    from toposcope.brain import brainscore_language as bsl
+
+    model = bsl.artificial_subject(subject, {"language_system": LAYER})
+    assert isinstance(model, HuggingfaceSubject) and isinstance(model, ArtificialSubject)
+    assert not model.basemodel.training and not subject.model.training
+    assert subject.tokenizer.truncation_side == "right"  # the Subject's own tokenizer is left alone
+    model.start_neural_recording("language_system", "fMRI")
+    out = model.digest_text(["the cat sat", "on the mat"])["neural"]
+    assert out.sizes == {"presentation": 2, "neuroid": 128}
+    assert list(out["context"].values) == ["the cat sat", "the cat sat on the mat"]
+
+
+@needs_brainscore
+def test_unmapped_recording_target_is_one_line(subject):
+    from toposcope.brain import brainscore_language as bsl
+
+    model = bsl.artificial_subject(subject, {"language_system_left_hemisphere": LAYER})
+    with pytest.raises(ToposcopeError, match=r"region 'language_system' but no layer is mapped to it"):
+        model.start_neural_recording("language_system", "fMRI")
+
+
+@needs_brainscore
+def test_unknown_layer_and_benchmark(subject):
+    from toposcope.brain import brainscore_language as bsl
+
+    with pytest.raises(ToposcopeError, match=r"unknown layer 'h.7.mlp.c_fc'.*h.0.mlp.c_fc, h.1.mlp.c_fc"):
+        bsl.artificial_subject(subject, {"language_system": "h.7.mlp.c_fc"})
+    with pytest.raises(ToposcopeError, match=r"unknown language benchmark 'Pereira2018'; known include "
+                                             r".*Pereira2018.243sentences"):
+        bsl.load_benchmark("Pereira2018", offline=True)
+
+
+@needs_brainscore
+def test_offline_benchmark_names_the_brainio_file(subject):
+    from toposcope.brain import brainscore_language as bsl
+
+    with pytest.raises(ToposcopeError, match=r"f8434b4022f5b2c862f0ff2854d5b3f5f2a7fb96/"
+                                             r"assy_Pereira2018_language\.nc under BRAINIO_HOME"):
+        bsl.score(subject, "Pereira2018.243sentences-linear-shuffle", {"language_system": LAYER}, offline=True)
+
+
+def test_missing_install_says_the_command(subject, monkeypatch):
+    from toposcope.brain import brainscore_language as bsl
+
+    monkeypatch.setitem(sys.modules, "brainscore_language", None)
+    with pytest.raises(ToposcopeError, match=r"not installed.*`toposcope brainscore --setup language`.*"
+                                             r"pip install -e '\.\[brainscore-language\]'"):
+        bsl.score(subject, "Pereira2018.243sentences-linear-shuffle", {"language_system": LAYER})
+
+
+def test_cli_sends_language_benchmarks_to_the_language_environment(tmp_path, monkeypatch, capsys):
+    from toposcope.cli import main
+
+    monkeypatch.setitem(sys.modules, "brainscore_language", None)
+    monkeypatch.setenv("TOPOSCOPE_ENVS", str(tmp_path / "no-envs"))
+    code = main(["brainscore", "hf:gpt2", "--benchmark", "Pereira2018.243sentences-linear-shuffle",
+                 "--region-layer", f"language_system={LAYER}"])
+    assert code == 2 and "toposcope brainscore --setup language" in capsys.readouterr().err
