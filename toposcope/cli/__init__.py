@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-__all__ = ["main", "SUBCOMMANDS"]
+__all__ = ["SUBCOMMANDS", "main"]
 
 #: name -> module; each module defines ``HELP``, ``add_arguments(parser)`` and ``run(args)``.
 SUBCOMMANDS = {

@@ -59,3 +59,75 @@ def load_subject(args: argparse.Namespace) -> Any:
                 f"model {args.spec!r} takes no option {bad!r}; see `toposcope layers --help`"
             ) from None
         raise
+
+
+STIMULI_HELP = "folder of images (one subfolder per category), NAME:DIR, a named set or a .txt file"
+
+
+def add_analysis_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    stimuli_help: str = STIMULI_HELP,
+    output_help: str = "netCDF file of the result; figures go beside it",
+    text_modes: tuple[str, ...] | None = ("mean", "last", "words"),
+) -> None:
+    """The options every extract-then-analyse subcommand shares.
+
+    ``--stimuli``, ``--layers``, ``-o``, ``--no-figures``, ``--batch-size``,
+    ``--device``, ``--text-mode`` (unless ``text_modes`` is None), ``--no-cache``
+    and ``--quiet``.
+    """
+    parser.add_argument("--stimuli", required=True, metavar="SET", help=stimuli_help)
+    parser.add_argument("--layers", help="comma-separated layer names (default: all topographic layers)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.nc", help=output_help)
+    parser.add_argument("--no-figures", action="store_true", help="write the netCDF only")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu")
+    if text_modes:
+        parser.add_argument("--text-mode", choices=text_modes, default="mean",
+                            help="language models: one row per text (mean or last token) or per word")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def layer_names(text: str | None) -> list[str] | None:
+    """``"a,b"`` -> ``["a", "b"]``; empty or None -> None (all topographic layers)."""
+    names = [name.strip() for name in (text or "").split(",") if name.strip()]
+    return names or None
+
+
+def extract_for(args: argparse.Namespace, subject: Any, stimuli: Any) -> dict[str, Any]:
+    """``toposcope.extract`` with the options of :func:`add_analysis_arguments`."""
+    from toposcope import extract
+
+    return extract(subject, stimuli, layer_names(args.layers), batch_size=args.batch_size, device=args.device,
+                   text_mode=getattr(args, "text_mode", "mean"), cache=not args.no_cache,
+                   progress=not args.quiet)
+
+
+def write_result(result: Any, args: argparse.Namespace, subject: Any, stimuli: Any, **attrs: Any) -> Any:
+    """Write ``result`` to ``args.output`` atomically with the model's and stimuli's provenance."""
+    from pathlib import Path
+
+    from toposcope.io import provenance, write_netcdf
+
+    output = Path(args.output)
+    write_netcdf(result, output, attrs=provenance(**subject.provenance(), stimuli=args.stimuli,
+                                                  stimulus_set_sha256=stimuli.content_hash(), **attrs))
+    return output
+
+
+def print_table(header: list[str], rows: list[list[Any]], indent: str = "  ") -> None:
+    """Print rows under a header, the first column left-aligned, numbers to 3-4 significant places."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+    line = [f"{header[0]:<{widths[0]}}", *(f"{h:>{w}}" for h, w in zip(header[1:], widths[1:]))]
+    print(indent + "  ".join(line))
+    for row in cells:
+        print(indent + "  ".join([f"{row[0]:<{widths[0]}}", *(f"{v:>{w}}" for v, w in zip(row[1:], widths[1:]))]))

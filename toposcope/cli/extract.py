@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from toposcope.cli._common import add_model_arguments, load_subject
+from toposcope.cli._common import add_model_arguments, layer_names, load_subject
 
 HELP = "extract responses (stimulus x unit, with sheet positions) to netCDF"
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from toposcope.stimuli import load
 
     subject = load_subject(args)
-    layers = [name for name in args.layers.split(",") if name] if args.layers else None
+    layers = layer_names(args.layers)
     stimuli = load(args.stimuli)
     responses = extract(subject, stimuli, layers, batch_size=args.batch_size, device=args.device,
                         text_mode=args.text_mode, cache=not args.no_cache)
