@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "windows": "toposcope.cli.windows",
     "localizer": "toposcope.cli.localizer",
     "demo": "toposcope.cli.demo",
+    "run": "toposcope.cli.run",
 }
 
 

@@ -1,0 +1,371 @@
+"""Recipes and ``toposcope run``: known answers, up-front validation, resume, report, Dask sweeps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from toposcope._validation import ToposcopeError
+from toposcope.recipes import ANALYSES, expand, load_recipe, parse_recipe, run_recipe
+
+SMALL = """
+[recipe]
+name = "small"
+
+[[models]]
+spec = "demo/topo"
+
+[[models]]
+spec = "demo/baseline"
+
+[stimuli]
+digits = {set = "demo:digits", per_class = 6}
+
+[[analyses]]
+kind = "topoloss"
+
+[[analyses]]
+kind = "smoothness"
+stimuli = "digits"
+bins = 6
+
+[[analyses]]
+kind = "dimensionality"
+stimuli = "digits"
+
+[[analyses]]
+kind = "selectivity"
+stimuli = "digits"
+"""
+N_TASKS = 8
+
+
+def write_recipe(folder: Path, text: str = SMALL, name: str = "small.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def serial_run(tmp_path_factory):
+    """The small recipe run once, serially; shared by the read-only tests."""
+    root = tmp_path_factory.mktemp("serial")
+    recipe = write_recipe(root)
+    summary = run_recipe(recipe, root / "out", cache=root / "cache", progress=False)
+    return root / "out", summary
+
+
+def _open(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="h5netcdf") as data:
+        return data.load()
+
+
+# ----------------------------------------------------------------------------- known answers
+def test_serial_run_writes_every_task(serial_run):
+    out, summary = serial_run
+    assert summary["tasks"] == N_TASKS and summary["ran"] == N_TASKS and summary["skipped"] == 0
+    for relative in summary["files"]:
+        assert (out / relative).is_file(), relative
+    assert json.loads((out / "recipe.json").read_text())["name"] == "small"
+    assert not list(out.rglob("*.tmp")), "no temporary files left behind"
+
+
+def test_results_equal_library_calls(serial_run):
+    from toposcope import extract, load_model
+    from toposcope.analysis.layerwise import smoothness_by_layer
+    from toposcope.stimuli import from_folder
+    from toposcope.topoloss import layer_topoloss
+
+    out, _ = serial_run
+    subject = load_model("demo/topo")
+    responses = extract(subject, from_folder(out / "stimuli" / "digits"), cache=False, progress=False)
+    expected = smoothness_by_layer(responses, 6, "exact", seed=0)
+    got = _open(out / "results" / "smoothness" / "demo-topo.nc")
+    for name in ("score_toponets", "score_tdann", "correlation"):
+        np.testing.assert_allclose(got[name].values, expected[name].values, rtol=1e-6, atol=1e-7, equal_nan=True)
+    assert list(got["layer"].values) == list(expected["layer"].values)
+    table = layer_topoloss(subject)
+    got = _open(out / "results" / "topoloss" / "demo-topo.nc")["topoloss"]
+    np.testing.assert_allclose(got.values, table.values, rtol=1e-6)
+    assert got.attrs["model"] == "demo/topo" and len(got.attrs["task_sha256"]) == 64
+
+
+def test_report_has_table_rows_and_figures(serial_run):
+    out, _ = serial_run
+    report = (out / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("| model | layer |"))
+    assert "smoothness.score_toponets" in header and "topoloss.topoloss" in header
+    assert "dimensionality.effective_dimensionality" in header
+    for model in ("demo-topo", "demo-baseline"):
+        for layer in ("conv1", "conv2", "conv3", "fc1"):
+            assert f"| {model} | {layer} | " in report
+    assert "![smoothness demo-topo](figures/smoothness/demo-topo.png)" in report
+    assert (out / "figures" / "smoothness" / "demo-topo.png").is_file()
+    # The table's value is the stored one.
+    smooth = _open(out / "results" / "smoothness" / "demo-topo.nc")
+    row = next(line for line in report.splitlines() if line.startswith("| demo-topo | conv1 |"))
+    column = header.split(" | ").index("smoothness.score_toponets")
+    assert float(row.split(" | ")[column]) == pytest.approx(float(smooth["score_toponets"].sel(layer="conv1")),
+                                                            rel=1e-3)
+
+
+# ----------------------------------------------------------------------------- resume
+def test_interrupted_run_resumes(tmp_path, monkeypatch):
+    calls = []
+    flaky = {"left": 1}
+
+    def counted(kind):
+        original = ANALYSES[kind]
+
+        def wrapper(subject, stimuli, params, cache):
+            calls.append((kind, subject.name))
+            if kind == "dimensionality" and subject.name == "demo/baseline" and flaky["left"]:
+                flaky["left"] -= 1
+                raise RuntimeError("killed mid-task")
+            return original(subject, stimuli, params, cache)
+        return wrapper
+
+    for kind in list(ANALYSES):
+        monkeypatch.setitem(ANALYSES, kind, counted(kind))
+    recipe = write_recipe(tmp_path)
+    with pytest.raises(ToposcopeError, match=r"1 of 8 tasks failed \(first: dimensionality/demo-baseline"):
+        run_recipe(recipe, tmp_path / "out", progress=False, figures=False)
+    assert len(calls) == N_TASKS
+    assert not (tmp_path / "out" / "results" / "dimensionality" / "demo-baseline.nc").exists()
+    assert "| dimensionality | demo-baseline | failed: RuntimeError: killed mid-task |" in \
+        (tmp_path / "out" / "report.md").read_text()
+    calls.clear()
+    summary = run_recipe(recipe, tmp_path / "out", progress=False, figures=False)
+    assert calls == [("dimensionality", "demo/baseline")]
+    assert summary["ran"] == 1 and summary["skipped"] == N_TASKS - 1
+    calls.clear()
+    assert run_recipe(recipe, tmp_path / "out", progress=False, figures=False)["ran"] == 0
+    assert calls == []
+    run_recipe(recipe, tmp_path / "out", progress=False, figures=False, force=True)
+    assert len(calls) == N_TASKS
+
+
+def test_changed_task_is_recomputed_not_skipped(tmp_path):
+    """A result whose task hash differs (another model option) is not taken as finished."""
+    recipe = parse_recipe({"recipe": {"name": "r"}, "models": [{"spec": "demo/topo"}],
+                           "analyses": [{"kind": "topoloss"}]})
+    other = parse_recipe({"recipe": {"name": "r"}, "models": [{"spec": "demo/topo", "options": {"pool": "max"}}],
+                          "analyses": [{"kind": "topoloss"}]})
+    assert run_recipe(recipe, tmp_path, progress=False, figures=False)["ran"] == 1
+    assert run_recipe(other, tmp_path, progress=False, figures=False)["ran"] == 1
+
+
+# ----------------------------------------------------------------------------- validation
+BASE = {"recipe": {"name": "x"}, "models": [{"spec": "demo/topo"}], "stimuli": {"digits": "demo:digits"},
+        "analyses": [{"kind": "smoothness", "stimuli": "digits"}]}
+
+
+def _with(**changes):
+    data = json.loads(json.dumps(BASE))
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(("data", "match"), [
+    (_with(output="x"), r"unknown key 'output' in the recipe; allowed: recipe, models, stimuli, analyses"),
+    (_with(recipe={"nam": "x"}), r"unknown key 'nam' in \[recipe\] \(did you mean 'name'\?\); allowed: name"),
+    (_with(models=[{"spec": "demo/topo", "tau": 1}]), r"unknown key 'tau' in \[\[models\]\] #1 .*allowed: spec"),
+    (_with(analyses=[{"kind": "smoothness", "stimuli": "digits", "bin": 3}]),
+     r"unknown key 'bin' in \[\[analyses\]\] #1 \(kind 'smoothness'\) \(did you mean 'bins'\?\); allowed: .*bins"),
+    (_with(analyses=[{"kind": "smoothnes", "stimuli": "digits"}]), r"unknown analysis kind .*'smoothnes'.*smoothness"),
+    (_with(analyses=[{"kind": "smoothness", "stimuli": "faces"}]),
+     r"stimuli 'faces' is not defined in \[stimuli\]; defined: digits"),
+    (_with(analyses=[{"kind": "smoothness"}]), r"needs stimuli = one of \['digits'\]"),
+    (_with(analyses=[{"kind": "topoloss", "stimuli": "digits"}]), r"topoloss takes no stimuli"),
+    (_with(models=[{"spec": "demo/topo", "checkpoints": "nothing-here/*.pt"}]),
+     r"checkpoints 'nothing-here/\*\.pt' matches no file"),
+    (_with(models=[]), r"no \[\[models\]\]"),
+    (_with(analyses=[]), r"no \[\[analyses\]\]"),
+    (_with(analyses=[{"kind": "topoloss"}, {"kind": "topoloss"}]), r"two analyses are both named 'topoloss'"),
+])
+def test_bad_recipes_fail_up_front(data, match, tmp_path):
+    with pytest.raises(ToposcopeError, match=match):
+        parse_recipe(data, base_dir=tmp_path)
+
+
+def test_bad_toml_and_missing_file(tmp_path):
+    with pytest.raises(ToposcopeError, match=r"not valid TOML"):
+        load_recipe(write_recipe(tmp_path, "[recipe\nname = 1"))
+    with pytest.raises(ToposcopeError, match=r"recipe 'nope.toml' does not exist; give a .toml file or one of .*demo"):
+        load_recipe("nope.toml")
+
+
+def test_unknown_layer_fails_before_any_task(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setitem(ANALYSES, "topoloss", lambda *a: ran.append(a))
+    data = _with(analyses=[{"kind": "topoloss"}, {"kind": "smoothness", "stimuli": "digits", "layers": ["conv9"]}])
+    with pytest.raises(ToposcopeError, match=r"analysis 'smoothness' on model 'demo-topo': unknown layer 'conv9'"):
+        run_recipe(parse_recipe(data), tmp_path / "out", progress=False)
+    assert ran == []
+
+
+def test_language_stimuli_for_a_vision_model(tmp_path):
+    text = tmp_path / "texts.txt"
+    text.write_text("a cat\na dog\n")
+    data = _with(stimuli={"texts": str(text)}, analyses=[{"kind": "smoothness", "stimuli": "texts"}])
+    with pytest.raises(ToposcopeError, match=r"stimuli 'texts' are texts but the model is a vision model"):
+        run_recipe(parse_recipe(data), tmp_path / "out", progress=False)
+
+
+def test_folder_of_another_recipe_is_refused_unless_forced(tmp_path):
+    first = parse_recipe({"recipe": {"name": "one"}, "models": [{"spec": "demo/topo"}],
+                          "analyses": [{"kind": "topoloss"}]})
+    second = parse_recipe({"recipe": {"name": "two"}, "models": [{"spec": "demo/topo"}],
+                           "analyses": [{"kind": "topoloss", "factor": 2.0}]})
+    run_recipe(first, tmp_path, progress=False, figures=False)
+    with pytest.raises(ToposcopeError, match=r"holds results of another recipe \('one'.*pass --force"):
+        run_recipe(second, tmp_path, progress=False, figures=False)
+    run_recipe(second, tmp_path, progress=False, figures=False, force=True)
+    assert json.loads((tmp_path / "recipe.json").read_text())["name"] == "two"
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    with pytest.raises(ToposcopeError, match=r"not empty and holds no recipe.json"):
+        run_recipe(first, stray, progress=False)
+
+
+# ----------------------------------------------------------------------------- expansion, shipped recipes
+def test_taus_and_checkpoint_globs_expand(tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    for seed in (1, 0):
+        (tmp_path / "ckpt" / f"seed{seed}.pt").write_bytes(b"")
+    recipe = parse_recipe({"models": [{"spec": "toponets/resnet18", "taus": [0.5, 50]},
+                                      {"spec": "demo/topo", "name": "mine", "checkpoints": "ckpt/*.pt"}],
+                           "analyses": [{"kind": "topoloss"}]}, base_dir=tmp_path)
+    assert [m["name"] for m in recipe.models] == ["toponets-resnet18-tau0.5", "toponets-resnet18-tau50",
+                                                  "mine-seed0", "mine-seed1"]
+    assert recipe.models[1]["options"] == {"tau": 50}
+    assert recipe.models[2]["options"]["checkpoint"] == str((tmp_path / "ckpt" / "seed0.pt").resolve())
+    tasks = expand(recipe)
+    assert len(tasks) == 4 and len({t.task_sha256 for t in tasks}) == 4
+    assert {t.recipe_sha256 for t in tasks} == {recipe.sha256}
+
+
+@pytest.mark.parametrize("name", ["demo", "toponets_fig2", "toponets_fig5a", "tdann_floc", "topolm_localizer"])
+def test_shipped_recipes_parse(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tdann" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "tdann" / "checkpoints" / "seed0.torch").write_bytes(b"")
+    recipe = load_recipe(name)
+    assert recipe.name == name and expand(recipe)
+    if name == "toponets_fig2":
+        assert [m["options"]["tau"] for m in recipe.models] == [0.5, 1, 5, 10, 20, 50]
+
+
+def test_model_override(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path), models=["demo/baseline"])
+    assert [m["spec"] for m in recipe.models] == ["demo/baseline"]
+    assert recipe.sha256 == load_recipe(write_recipe(tmp_path)).sha256  # sweeping models keeps the folder
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_run_and_rerun(tmp_path, capsys):
+    from toposcope.cli import main
+
+    recipe = parse_recipe({"recipe": {"name": "cli"}, "models": [{"spec": "demo/topo"}],
+                           "analyses": [{"kind": "topoloss"}]})
+    path = write_recipe(tmp_path, '[recipe]\nname = "cli"\n[[models]]\nspec = "demo/topo"\n'
+                                  '[[analyses]]\nkind = "topoloss"\n', name="cli.toml")
+    assert load_recipe(path).sha256 == recipe.sha256
+    out = tmp_path / "out"
+    assert main(["run", str(path), "-o", str(out), "--quiet", "--no-figures"]) == 0
+    assert "1 tasks, 1 run, 0 already done" in capsys.readouterr().out
+    assert main(["run", str(path), "-o", str(out), "--quiet", "--model", "demo/baseline"]) == 0
+    assert (out / "results" / "topoloss" / "demo-baseline.nc").is_file()
+    assert main(["run", str(tmp_path / "missing.toml"), "-o", str(out)]) == 2
+    assert "toposcope run: error: recipe" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- Dask
+def test_dask_sweep_equals_serial_run(serial_run, tmp_path):
+    pytest.importorskip("dask.distributed")
+    out, summary = serial_run
+    recipe = write_recipe(tmp_path)
+    dask_summary = run_recipe(recipe, tmp_path / "out", workers=2, processes=False, progress=False, figures=False)
+    assert dask_summary["ran"] == N_TASKS
+    for relative in summary["files"]:
+        serial, parallel = _open(out / relative), _open(tmp_path / "out" / relative)
+        xr.testing.assert_identical(serial, parallel)
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+def test_dask_retries_a_failed_task(tmp_path, monkeypatch):
+    pytest.importorskip("dask.distributed")
+    attempts = []
+    original = ANALYSES["topoloss"]
+
+    def dies_once(subject, stimuli, params, cache):
+        attempts.append(subject.name)
+        if len(attempts) == 1:
+            raise RuntimeError("worker lost")
+        return original(subject, stimuli, params, cache)
+
+    monkeypatch.setitem(ANALYSES, "topoloss", dies_once)
+    recipe = parse_recipe({"recipe": {"name": "r"}, "models": [{"spec": "demo/topo"}],
+                           "analyses": [{"kind": "topoloss"}]})
+    summary = run_recipe(recipe, tmp_path, workers=1, processes=False, retries=1, progress=False, figures=False)
+    assert attempts == ["demo/topo", "demo/topo"] and summary["ran"] == 1
+    assert (tmp_path / "results" / "topoloss" / "demo-topo.nc").is_file()
+
+
+def _install_dying_topoloss(marker: str) -> None:
+    """In a worker process: TopoLoss kills the process on its first call (marker file absent)."""
+    import os
+
+    from toposcope.recipes import tasks
+
+    original = tasks.ANALYSES["topoloss"]
+
+    def dies(subject, stimuli, params, cache):
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker dies mid-task, without cleanup
+        return original(subject, stimuli, params, cache)
+
+    tasks.ANALYSES["topoloss"] = dies
+
+
+def test_worker_dying_mid_task_on_a_scheduler(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    marker = tmp_path / "died-once"
+    recipe = parse_recipe({"recipe": {"name": "r"}, "models": [{"spec": "demo/topo"}],
+                           "analyses": [{"kind": "topoloss"}]})
+    with (distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                   dashboard_address=None) as cluster,
+          distributed.Client(cluster) as client):
+        # A restarted worker must die-once too: install the patch on every worker that starts.
+        client.register_plugin(_Patch(str(marker)))
+        summary = run_recipe(recipe, tmp_path / "out", scheduler=cluster.scheduler_address, progress=False,
+                             figures=False)
+    assert marker.is_file(), "the worker died once"
+    assert summary["ran"] == 1
+    assert (tmp_path / "out" / "results" / "topoloss" / "demo-topo.nc").is_file()
+    assert not list((tmp_path / "out").rglob("*.tmp"))
+
+
+try:
+    from distributed import WorkerPlugin
+except ImportError:  # the Dask tests skip
+    WorkerPlugin = object
+
+
+class _Patch(WorkerPlugin):
+    """A worker plugin installing :func:`_install_dying_topoloss` on each worker at start."""
+
+    name = "dying-topoloss"
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def setup(self, worker) -> None:
+        _install_dying_topoloss(self.marker)

@@ -1,0 +1,126 @@
+"""``report.md`` of a recipe run: task status, one figure per task inline, a table of scalar metrics.
+
+Built from the result files alone, so a serial run and a Dask run of the same
+recipe give the same report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from toposcope.recipes.schema import Recipe, Task
+
+__all__ = ["metric_rows", "write_report"]
+
+
+def _open(path: Path) -> Any:
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="h5netcdf") as data:
+        return data.load()
+
+
+def metric_rows(data: Any, analysis: str) -> dict[str, dict[str, float]]:
+    """Every scalar metric of one result: ``{layer: {"ANALYSIS.VARIABLE": value}}``.
+
+    A variable counts when its only dim is ``layer`` (one value per layer) or it
+    has no dims (one value for the model, listed under layer ``"-"``).
+    """
+    rows: dict[str, dict[str, float]] = {}
+    for name, variable in data.data_vars.items():
+        if variable.dims == ("layer",):
+            for layer, value in zip(data["layer"].values, variable.values):
+                rows.setdefault(str(layer), {})[f"{analysis}.{name}"] = float(value)
+        elif variable.dims == () and variable.dtype.kind in "fiub":
+            rows.setdefault("-", {})[f"{analysis}.{name}"] = float(variable.values)
+    if "baseline" in data.attrs:
+        rows.setdefault("-", {})[f"{analysis}.baseline"] = float(data.attrs["baseline"])
+    return rows
+
+
+def _figure(task: Task, data: Any) -> Any:
+    """The figure of one result, or None for kinds without one."""
+    title = f"{task.model}: {task.analysis}"
+    if task.kind == "smoothness":
+        from toposcope.plot.layers import plot_smoothness_layers
+
+        return plot_smoothness_layers(data, title=title)
+    if task.kind == "dimensionality":
+        from toposcope.plot.layers import plot_dimensionality_layers
+
+        return plot_dimensionality_layers(data, title=title)
+    if task.kind == "selectivity":
+        from toposcope.plot.maps import plot_tmaps
+
+        tmaps = data[next(iter(data.data_vars))] if "tmaps" not in data else data["tmaps"]
+        contrasts = [str(c) for c in tmaps["contrast"].values[:4]]
+        return plot_tmaps(tmaps, contrasts, suptitle=title)
+    if task.kind == "efficiency":
+        from toposcope.plot.efficiency import plot_efficiency
+
+        return plot_efficiency({task.model: data})
+    if task.kind == "localizer":
+        from toposcope.plot.windows import plot_localizer
+
+        return plot_localizer(data)
+    if task.kind == "windows":
+        from toposcope.plot.windows import plot_window_rgb
+
+        return plot_window_rgb(data, title=title)
+    return None
+
+
+def _cell(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def write_report(recipe: Recipe, tasks: list[Task], output_dir: Path, failures: dict[str, str],
+                 figures: bool = True) -> Path:
+    """Write ``output_dir/report.md`` (and ``figures/``) from the finished results; returns its path."""
+    import matplotlib.pyplot as plt
+
+    from toposcope.io import atomic_path
+
+    lines = [f"# {recipe.name}", "", (f"Recipe hash `{recipe.sha256[:12]}`; "
+             f"{len(recipe.models)} models x {len(recipe.analyses)} analyses = {len(tasks)} tasks."), ""]
+    description = recipe.source.get("recipe", {}).get("description")
+    if description:
+        lines += [str(description).strip(), ""]
+    lines += ["## Tasks", "", "| analysis | model | status | result |", "|---|---|---|---|"]
+    table: dict[tuple[str, str], dict[str, float]] = {}
+    figure_lines: list[str] = []
+    for task in tasks:
+        path = output_dir / task.relative_path
+        key = f"{task.analysis}/{task.model}"
+        if key in failures or not path.is_file():
+            status = f"failed: {failures[key]}" if key in failures else "missing"
+            lines.append(f"| {task.analysis} | {task.model} | {status.replace('|', '/')} | |")
+            continue
+        lines.append(f"| {task.analysis} | {task.model} | done | [{task.relative_path}]({task.relative_path}) |")
+        data = _open(path)
+        for layer, metrics in metric_rows(data, task.analysis).items():
+            table.setdefault((task.model, layer), {}).update(metrics)
+        if figures:
+            figure = _figure(task, data)
+            if figure is not None:
+                relative = f"figures/{task.analysis}/{task.model}.png"
+                with atomic_path(output_dir / relative) as tmp:
+                    figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+                plt.close(figure)
+                figure_lines += [f"### {task.analysis}, {task.model}", "", f"![{task.analysis} {task.model}]({relative})", ""]
+    columns = sorted({c for metrics in table.values() for c in metrics})
+    lines += ["", "## Metrics per model and layer", ""]
+    if table:
+        lines += ["| model | layer | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+        for (model, layer), metrics in table.items():
+            cells = [_cell(metrics[c]) if c in metrics else "" for c in columns]
+            lines.append(f"| {model} | {layer} | " + " | ".join(cells) + " |")
+    else:
+        lines.append("No finished results yet.")
+    if figure_lines:
+        lines += ["", "## Figures", "", *figure_lines]
+    path = output_dir / "report.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return path

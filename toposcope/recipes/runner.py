@@ -1,0 +1,194 @@
+"""``toposcope run``: check a recipe up front, then run its tasks serially or on Dask, then report.
+
+The output folder holds::
+
+    recipe.json                     the recipe's name, hash and source (refuses another recipe's folder)
+    stimuli/                        stimulus sets made in code (the demo digits)
+    results/ANALYSIS/MODEL.nc       one netCDF per task, with provenance and the task's hash
+    figures/ANALYSIS/MODEL.png      one figure per task
+    report.md                       figures inline and a table of every scalar metric per model and layer
+
+A task whose file exists with its own hash is skipped, so rerunning an interrupted
+run redoes only what did not finish.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from toposcope._validation import ToposcopeError
+from toposcope.recipes.schema import Recipe, Task, expand, load_recipe
+from toposcope.recipes.tasks import is_done, load_stimuli, load_subject, run_task
+
+__all__ = ["check_output", "run_recipe", "validate"]
+
+
+def check_output(output_dir: Path, recipe: Recipe, force: bool) -> None:
+    """Refuse a folder that holds anything but this recipe's results, unless ``force``."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ToposcopeError(f"output {str(output_dir)!r} is a file; give a folder")
+    if force or not output_dir.is_dir() or not any(output_dir.iterdir()):
+        return
+    marker = output_dir / "recipe.json"
+    if not marker.is_file():
+        raise ToposcopeError(f"output folder {str(output_dir)!r} is not empty and holds no recipe.json; "
+                             "choose a new folder or pass --force")
+    stored = json.loads(marker.read_text(encoding="utf-8"))
+    if stored.get("recipe_sha256") != recipe.sha256:
+        raise ToposcopeError(f"output folder {str(output_dir)!r} holds results of another recipe "
+                             f"({stored.get('name')!r}, different analyses or stimuli); "
+                             "choose a new folder or pass --force to write over it")
+
+
+def validate(recipe: Recipe, output_dir: Path) -> None:
+    """Load every model once and every stimulus set once; check layers and modalities.
+
+    Raises :class:`ToposcopeError` naming the first problem, before any task runs.
+    """
+    sets = {name: load_stimuli(entry, output_dir / "stimuli")
+            for name, entry in recipe.stimuli.items()
+            if any(a.get("stimuli") == name for a in recipe.analyses)}
+    for model in recipe.models:
+        subject = load_subject(model["spec"], model["options"])
+        for analysis in recipe.analyses:
+            where = f"analysis {analysis['name']!r} on model {model['name']!r}"
+            for key in ("layers", "downsample_layers"):
+                if analysis.get(key) is not None:
+                    try:
+                        subject.select(analysis[key])
+                    except ToposcopeError as error:
+                        raise ToposcopeError(f"{where}: {error}") from None
+            stimuli = sets.get(analysis.get("stimuli"))
+            wanted = {"vision": "image", "language": "text"}[subject.modality]
+            if stimuli is not None and stimuli.kind != wanted:
+                raise ToposcopeError(f"{where}: stimuli {analysis['stimuli']!r} are {stimuli.kind}s "
+                                     f"but the model is a {subject.modality} model; give {wanted} stimuli")
+
+
+def _write_marker(output_dir: Path, recipe: Recipe) -> None:
+    from toposcope.io import atomic_path
+
+    with atomic_path(output_dir / "recipe.json") as tmp:
+        tmp.write_text(json.dumps({"name": recipe.name, "recipe_sha256": recipe.sha256,
+                                   "source": recipe.source}, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _run_serial(tasks: list[Task], output_dir: Path, cache: Any, force: bool, progress: bool) -> dict[str, str]:
+    from tqdm.auto import tqdm
+
+    failures = {}
+    for task in tqdm(tasks, desc="tasks", unit="task", disable=not progress):
+        try:
+            run_task(task, output_dir, cache, force)
+        except Exception as error:  # noqa: BLE001 - one failed task must not stop the others
+            failures[f"{task.analysis}/{task.model}"] = f"{type(error).__name__}: {error}"
+    return failures
+
+
+def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, progress: bool,
+              workers: int | None, scheduler: str | None, processes: bool, retries: int) -> dict[str, str]:
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ToposcopeError("--workers/--scheduler need dask.distributed; "
+                             "install it with pip install 'toposcope[sweep]'") from None
+    from tqdm.auto import tqdm
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=processes,
+                               dashboard_address=None)
+        client = Client(cluster)
+    failures = {}
+    try:
+        # The task hash as the key: resubmitting the same task never runs it twice at once.
+        futures = {client.submit(run_task, task, str(output_dir), cache, force, key=f"toposcope-{task.task_sha256}",
+                                 retries=retries): task for task in tasks}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="tasks", unit="task",
+                           disable=not progress):
+            if future.status == "error":
+                task, error = futures[future], future.exception()
+                failures[f"{task.analysis}/{task.model}"] = f"{type(error).__name__}: {error}"
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return failures
+
+
+def run_recipe(
+    recipe: str | Path | Recipe,
+    output_dir: str | Path,
+    *,
+    models: list[str] | None = None,
+    force: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    processes: bool = True,
+    retries: int = 2,
+    cache: bool | str | Path = True,
+    progress: bool = True,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Run every (model x analysis) task of a recipe into ``output_dir`` and write ``report.md``.
+
+    Parameters
+    ----------
+    recipe : path, shipped recipe name or Recipe
+    output_dir : path
+        Created if needed; see the module docstring for its layout.
+    models : list of str, optional
+        Model specs replacing the recipe's ``[[models]]``.
+    force : bool
+        Write into a folder holding another recipe's results, and recompute finished tasks.
+    workers : int, optional
+        Run the tasks on a ``dask.distributed.LocalCluster`` with this many workers.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``); overrides ``workers``.
+    processes : bool
+        LocalCluster workers as processes (True) or threads (False).
+    retries : int
+        Dask retries of a task that failed or whose worker died.
+    cache : bool or path
+        Response cache of :func:`toposcope.extract`.
+    progress, figures : bool
+
+    Returns
+    -------
+    dict
+        ``{"tasks": n, "ran": n, "skipped": n, "files": [...], "report": path}``.
+
+    Raises
+    ------
+    ToposcopeError
+        On a bad recipe or folder (before anything runs), or naming the tasks that
+        failed (after the others finished and the report is written; rerun to retry them).
+    """
+    from toposcope.recipes.report import write_report
+
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, models)
+    output_dir = Path(output_dir).expanduser()
+    check_output(output_dir, recipe, force)
+    if workers is not None and workers < 1:
+        raise ToposcopeError(f"--workers must be a positive integer, got {workers}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    validate(recipe, output_dir)
+    _write_marker(output_dir, recipe)
+    tasks = expand(recipe)
+    pending = [t for t in tasks if force or not is_done(t, output_dir)]
+    if workers or scheduler:
+        failures = _run_dask(pending, output_dir, cache, force, progress, workers, scheduler, processes, retries)
+    else:
+        failures = _run_serial(pending, output_dir, cache, force, progress)
+    report = write_report(recipe, tasks, output_dir, failures, figures=figures)
+    if failures:
+        first = next(iter(failures.items()))
+        raise ToposcopeError(f"{len(failures)} of {len(pending)} tasks failed (first: {first[0]}: {first[1]}); "
+                             "rerun the same command to retry only those")
+    return {"tasks": len(tasks), "ran": len(pending), "skipped": len(tasks) - len(pending),
+            "files": [t.relative_path for t in tasks], "report": str(report)}

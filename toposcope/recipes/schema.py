@@ -1,0 +1,248 @@
+"""Recipe files: the TOML schema, its checks, and expansion into (model x analysis) tasks.
+
+A recipe names models, stimulus sets and analyses::
+
+    [recipe]
+    name = "demo"
+
+    [[models]]
+    spec = "demo/topo"
+    options = {pool = "mean"}          # load options of toposcope.load_model
+    # taus = [0.5, 1, 5]               # one model per tau
+    # checkpoints = "ckpts/*.pt"       # one model per matching file (relative to the working folder)
+
+    [stimuli]
+    digits = "demo:digits"             # or a named set, NAME:DIR, a folder, a .txt file
+
+    [[analyses]]
+    kind = "smoothness"
+    stimuli = "digits"
+    bins = 10
+
+Everything here is checked before any model runs; every problem is a one-line
+:class:`~toposcope._validation.ToposcopeError`.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:  # Python 3.11+; tomli is the same parser for 3.10
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover
+    import tomli as tomllib
+
+from toposcope._validation import ToposcopeError, check_option, close_matches
+
+__all__ = ["ANALYSIS_KEYS", "Recipe", "Task", "expand", "load_recipe", "parse_recipe"]
+
+TOP_KEYS = ("recipe", "models", "stimuli", "analyses")
+RECIPE_KEYS = ("name", "description", "paper", "figure")
+MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints")
+#: Keys every analysis may have.
+COMMON_KEYS = ("kind", "name", "stimuli", "layers", "batch_size", "text_mode")
+#: Each analysis kind's own parameters (passed to its library function).
+ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
+    "smoothness": ("bins", "mode", "seed"),
+    "dimensionality": ("form",),
+    "selectivity": ("contrasts",),
+    "topoloss": ("factor", "interpolation"),
+    "efficiency": ("classes", "prune", "scope", "downsample_factors", "downsample_layers"),
+    "localizer": ("contrast", "fwhm", "alpha", "top_k", "adjacency", "permutations", "seed"),
+    "windows": ("corpus", "length", "n_sequences", "yoked", "seed"),
+}
+#: Kinds that need no stimuli (they read weights, or build their own).
+NO_STIMULI = ("topoloss", "windows")
+#: Stimulus specs made in code from the shipped digit data.
+DEMO_SETS = ("demo:digits", "demo:digits-held-out")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One (model x analysis) unit of work; writes ``results/ANALYSIS/MODEL.nc``.
+
+    Everything in it is plain data, so it pickles to a Dask worker.
+    """
+
+    model: str
+    spec: str
+    options: dict[str, Any]
+    analysis: str
+    kind: str
+    params: dict[str, Any]
+    stimuli: dict[str, Any] | None
+    recipe_sha256: str
+    task_sha256: str
+
+    @property
+    def relative_path(self) -> str:
+        """Where the result goes inside the output folder."""
+        return f"results/{self.analysis}/{self.model}.nc"
+
+
+@dataclass
+class Recipe:
+    """A parsed, checked recipe.
+
+    ``models`` holds one dict per model after expanding taus and globs
+    (``name``, ``spec``, ``options``); ``stimuli`` maps a name to ``{"set": spec, **options}``;
+    ``analyses`` is one dict per analysis with ``kind`` and ``name`` filled in.
+    """
+
+    name: str
+    models: list[dict[str, Any]]
+    stimuli: dict[str, dict[str, Any]]
+    analyses: list[dict[str, Any]]
+    source: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of what the recipe computes (name, stimuli, analyses); models may be swept freely."""
+        return _hash({"name": self.name, "stimuli": self.stimuli, "analyses": self.analyses})
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_keys(where: str, table: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ToposcopeError(f"{where} must be a table, got {type(table).__name__}")
+    for key in table:
+        if key not in allowed:
+            near = close_matches(key, allowed)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ToposcopeError(f"unknown key {key!r} in {where}{hint}; allowed: {', '.join(allowed)}")
+    return table
+
+
+def load_recipe(path: str | Path, models: list[str] | None = None) -> Recipe:
+    """Read and check a recipe file (a path, or the name of a shipped recipe such as ``"demo"``).
+
+    Parameters
+    ----------
+    path : path or str
+        A ``.toml`` file, or the name of one in ``toposcope/data/recipes``.
+    models : list of str, optional
+        Model specs replacing the recipe's ``[[models]]`` (``toposcope run --model``).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        shipped = Path(__file__).resolve().parent.parent / "data" / "recipes" / f"{path.stem}.toml"
+        if path.suffix in ("", ".toml") and path.parent == Path(".") and shipped.is_file():
+            path = shipped
+        else:
+            names = sorted(p.stem for p in shipped.parent.glob("*.toml"))
+            raise ToposcopeError(f"recipe {str(path)!r} does not exist; give a .toml file or one of {names}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ToposcopeError(f"recipe {path.name}: not valid TOML ({error})") from None
+    if models:
+        data["models"] = [{"spec": spec} for spec in models]
+    # Relative paths (checkpoint globs, like load options) are from the working folder,
+    # so a shipped recipe and a copy of it behave the same.
+    return parse_recipe(data, base_dir=Path.cwd())
+
+
+def parse_recipe(data: dict[str, Any], base_dir: str | Path = ".") -> Recipe:
+    """Check a recipe given as a dict (parsed TOML) and expand its models."""
+    base_dir = Path(base_dir)
+    _check_keys("the recipe", data, TOP_KEYS)
+    head = _check_keys("[recipe]", data.get("recipe", {}), RECIPE_KEYS)
+    name = str(head.get("name") or "recipe")
+    stimuli = {}
+    for key, value in _check_keys("[stimuli]", data.get("stimuli", {}), tuple(data.get("stimuli", {}))).items():
+        entry = dict(value) if isinstance(value, dict) else {"set": value}
+        if not isinstance(entry.get("set"), str):
+            raise ToposcopeError(f"stimuli {key!r} needs a set spec, e.g. {key} = \"floc\" or {{set = \"floc\"}}")
+        stimuli[key] = entry
+    models = [m for i, entry in enumerate(data.get("models") or []) for m in _expand_model(i, entry, base_dir)]
+    if not models:
+        raise ToposcopeError("the recipe has no [[models]]; add one or pass --model SPEC")
+    labels = [m["name"] for m in models]
+    duplicates = sorted({n for n in labels if labels.count(n) > 1})
+    if duplicates:
+        raise ToposcopeError(f"two models are both named {duplicates[0]!r}; give each [[models]] a distinct name")
+    analyses = [_check_analysis(i, entry, stimuli) for i, entry in enumerate(data.get("analyses") or [])]
+    if not analyses:
+        raise ToposcopeError("the recipe has no [[analyses]]; add at least one")
+    names = [a["name"] for a in analyses]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ToposcopeError(f"two analyses are both named {duplicates[0]!r}; give them distinct name = \"...\"")
+    return Recipe(name, models, stimuli, analyses, source=data, base_dir=base_dir)
+
+
+def _label(text: str) -> str:
+    """A file-name-safe model label: ``toponets/resnet18`` -> ``toponets-resnet18``."""
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")
+
+
+def _expand_model(index: int, entry: Any, base_dir: Path) -> list[dict[str, Any]]:
+    where = f"[[models]] #{index + 1}"
+    entry = _check_keys(where, entry, MODEL_KEYS)
+    if not isinstance(entry.get("spec"), str):
+        raise ToposcopeError(f"{where} needs spec = \"...\" (e.g. \"demo/topo\"); see `toposcope layers --help`")
+    spec, options = entry["spec"], dict(_check_keys(f"{where} options", entry.get("options", {}),
+                                                     tuple(entry.get("options", {}))))
+    base = entry.get("name") or _label(spec)
+    if "taus" in entry and "checkpoints" in entry:
+        raise ToposcopeError(f"{where} has both taus and checkpoints; give one per [[models]] entry")
+    if "taus" in entry:
+        taus = entry["taus"]
+        if not isinstance(taus, list) or not taus:
+            raise ToposcopeError(f"{where} taus must be a non-empty list of numbers, got {taus!r}")
+        return [{"name": f"{base}-tau{tau}", "spec": spec, "options": {**options, "tau": tau}} for tau in taus]
+    if "checkpoints" in entry:
+        pattern = str(entry["checkpoints"])
+        full = Path(pattern).expanduser()
+        files = sorted(glob.glob(str(full if full.is_absolute() else base_dir / full), recursive=True))
+        if not files:
+            raise ToposcopeError(f"{where} checkpoints {pattern!r} matches no file "
+                                 f"(relative paths are from the working folder {str(base_dir)!r})")
+        return [{"name": f"{base}-{_label(Path(f).stem)}", "spec": spec,
+                 "options": {**options, "checkpoint": str(Path(f).resolve())}} for f in files]
+    return [{"name": base, "spec": spec, "options": options}]
+
+
+def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str, Any]:
+    where = f"[[analyses]] #{index + 1}"
+    if not isinstance(entry, dict) or "kind" not in entry:
+        raise ToposcopeError(f"{where} needs kind = one of {', '.join(ANALYSIS_KEYS)}")
+    kind = check_option(f"analysis kind in {where}", entry["kind"], ANALYSIS_KEYS)
+    _check_keys(f"{where} (kind {kind!r})", entry, COMMON_KEYS + ANALYSIS_KEYS[kind])
+    out = dict(entry)
+    out["name"] = _label(str(entry.get("name") or kind))
+    if kind in NO_STIMULI:
+        if "stimuli" in entry:
+            raise ToposcopeError(f"{where}: {kind} takes no stimuli; remove stimuli = {entry['stimuli']!r}")
+        return out
+    if "stimuli" not in entry:
+        raise ToposcopeError(f"{where} ({kind}) needs stimuli = one of {sorted(stimuli) or 'the [stimuli] names'}")
+    if entry["stimuli"] not in stimuli:
+        raise ToposcopeError(f"{where}: stimuli {entry['stimuli']!r} is not defined in [stimuli]; "
+                             f"defined: {', '.join(sorted(stimuli)) or 'none'}")
+    if "layers" in entry and not (isinstance(entry["layers"], list) and all(isinstance(x, str) for x in entry["layers"])):
+        raise ToposcopeError(f"{where}: layers must be a list of layer names, got {entry['layers']!r}")
+    return out
+
+
+def expand(recipe: Recipe) -> list[Task]:
+    """The recipe's tasks, model by model, in recipe order."""
+    tasks = []
+    for model in recipe.models:
+        for analysis in recipe.analyses:
+            params = {k: v for k, v in analysis.items() if k not in ("kind", "name", "stimuli")}
+            stimuli = recipe.stimuli[analysis["stimuli"]] if "stimuli" in analysis else None
+            identity = {"model": model, "analysis": analysis, "stimuli": stimuli}
+            tasks.append(Task(model["name"], model["spec"], model["options"], analysis["name"], analysis["kind"],
+                              params, stimuli, recipe.sha256, _hash(identity)))
+    return tasks

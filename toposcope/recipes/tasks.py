@@ -1,0 +1,185 @@
+"""Running one recipe task: load the model, extract, analyse, write one netCDF atomically.
+
+:func:`run_task` is a plain top-level function of plain data so that Dask can
+ship it to a worker; it is idempotent (a finished result with the same task
+hash is left alone) and writes through :func:`toposcope.io.write_netcdf`, so a
+worker that dies mid-task leaves no partial file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from toposcope._validation import ToposcopeError
+
+__all__ = ["ANALYSES", "is_done", "load_stimuli", "run_task"]
+
+#: Models loaded in this process, keyed by (spec, options); a worker runs many tasks of one model.
+_MODELS: dict[str, Any] = {}
+
+
+def load_subject(spec: str, options: dict[str, Any]) -> Any:
+    """``toposcope.load_model(spec, **options)``, once per process, bad options as one line."""
+    from toposcope import load_model
+
+    key = json.dumps([spec, options], sort_keys=True, default=str)
+    if key not in _MODELS:
+        try:
+            _MODELS[key] = load_model(spec, **options)
+        except TypeError as error:
+            if "unexpected keyword argument" not in str(error):
+                raise
+            raise ToposcopeError(f"model {spec!r} takes no option in {sorted(options)}: {error}") from None
+    return _MODELS[key]
+
+
+def load_stimuli(entry: dict[str, Any], folder: str | Path) -> Any:
+    """A recipe ``[stimuli]`` entry as a StimulusSet; demo digit sets are written under ``folder``."""
+    from toposcope.recipes.schema import DEMO_SETS
+    from toposcope.stimuli import load
+
+    spec, options = entry["set"], {k: v for k, v in entry.items() if k != "set"}
+    if spec in DEMO_SETS:
+        from toposcope.demo_data import held_out_indices, write_digit_stimuli
+        from toposcope.stimuli import from_folder
+
+        target, marker = Path(folder) / spec.split(":")[1], json.dumps(options, sort_keys=True)
+        done = target / ".complete"
+        if done.is_file() and done.read_text() == marker:
+            # Written once by the validating process; workers only read it.
+            return from_folder(target)
+        if target.is_dir():
+            shutil.rmtree(target)  # another draw: stale images must not mix in
+        if spec == "demo:digits-held-out":
+            stimuli = write_digit_stimuli(target, indices=held_out_indices())
+        else:
+            stimuli = write_digit_stimuli(target, per_class=options.get("per_class", 50), seed=options.get("seed", 0))
+        done.write_text(marker)
+        return stimuli
+    return load(spec, **options)
+
+
+def _responses(subject: Any, stimuli: Any, params: dict[str, Any], cache: Any) -> dict[str, Any]:
+    from toposcope import extract
+
+    return extract(subject, stimuli, params.get("layers"), batch_size=params.get("batch_size", 32),
+                   text_mode=params.get("text_mode", "mean"), cache=cache, progress=False)
+
+
+def _smoothness(subject, stimuli, params, cache):
+    from toposcope.analysis.layerwise import smoothness_by_layer
+
+    return smoothness_by_layer(_responses(subject, stimuli, params, cache), params.get("bins", 20),
+                               params.get("mode", "exact"), seed=params.get("seed", 0))
+
+
+def _dimensionality(subject, stimuli, params, cache):
+    from toposcope.analysis.layerwise import dimensionality_by_layer
+
+    options = {"form": params["form"]} if "form" in params else {}
+    return dimensionality_by_layer(_responses(subject, stimuli, params, cache), **options)
+
+
+def _selectivity(subject, stimuli, params, cache):
+    from toposcope.analysis.selectivity import tmaps_by_layer
+
+    return tmaps_by_layer(_responses(subject, stimuli, params, cache), params.get("contrasts"))
+
+
+def _topoloss(subject, stimuli, params, cache):
+    from toposcope.topoloss import DEFAULT_FACTOR, layer_topoloss
+
+    return layer_topoloss(subject, params.get("layers"), params.get("factor", DEFAULT_FACTOR),
+                          params.get("interpolation", "bilinear"))
+
+
+def _efficiency(subject, stimuli, params, cache):
+    from toposcope.efficiency import DEFAULT_FRACTIONS, efficiency
+    from toposcope.surgery.performance import accuracy
+
+    measure = accuracy(stimuli, params.get("classes", "number"), subject=subject)
+    return efficiency(subject, measure, prune=params.get("prune", list(DEFAULT_FRACTIONS)),
+                      scope=params.get("scope", "global"), layers=params.get("layers"),
+                      downsample_factors=params.get("downsample_factors"),
+                      downsample_layers=params.get("downsample_layers"))
+
+
+def _localizer(subject, stimuli, params, cache):
+    from toposcope.analysis.localizer import localize
+
+    keys = ("fwhm", "alpha", "top_k", "adjacency", "permutations", "seed")
+    return localize(_responses(subject, stimuli, params, cache), params.get("contrast", "sentences_vs_nonwords"),
+                    **{k: params[k] for k in keys if k in params})
+
+
+def _windows(subject, stimuli, params, cache):
+    from toposcope.windows import load_corpus, measure_windows
+
+    corpus = load_corpus(params.get("corpus", "synthetic"), seed=params.get("seed", 0))
+    keys = ("length", "n_sequences", "seed")
+    yoked = params.get("yoked", (5, 12))
+    return measure_windows(subject, corpus, yoked=tuple(yoked) if yoked else None, layers=params.get("layers"),
+                           progress=False, **{k: params[k] for k in keys if k in params})
+
+
+#: kind -> f(subject, stimuli, params, cache) -> Dataset | DataArray; the recipe's analyses.
+ANALYSES: dict[str, Callable[..., Any]] = {
+    "smoothness": _smoothness,
+    "dimensionality": _dimensionality,
+    "selectivity": _selectivity,
+    "topoloss": _topoloss,
+    "efficiency": _efficiency,
+    "localizer": _localizer,
+    "windows": _windows,
+}
+
+
+def is_done(task: Any, output_dir: str | Path) -> bool:
+    """Whether ``task``'s result exists and was computed by this very task (same hash)."""
+    path = Path(output_dir) / task.relative_path
+    if not path.is_file():
+        return False
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as data:
+            # A DataArray result keeps its attrs on its variable, a Dataset on the file.
+            stored = [data.attrs.get("task_sha256"), *(v.attrs.get("task_sha256") for v in data.data_vars.values())]
+            return task.task_sha256 in stored
+    except (OSError, ValueError):
+        return False  # unreadable: recompute and replace it
+
+
+def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool = False) -> str:
+    """Compute one task and write its netCDF; returns the result's path.
+
+    Parameters
+    ----------
+    task : Task
+    output_dir : path
+        The run's output folder; the result goes to ``task.relative_path`` inside it.
+    cache : bool or path
+        The response cache of :func:`toposcope.extract`.
+    force : bool
+        Recompute even when a matching result exists.
+    """
+    from toposcope.io import provenance, write_netcdf
+
+    output_dir = Path(output_dir)
+    path = output_dir / task.relative_path
+    if not force and is_done(task, output_dir):
+        return str(path)
+    subject = load_subject(task.spec, task.options)
+    stimuli = load_stimuli(task.stimuli, output_dir / "stimuli") if task.stimuli else None
+    result = ANALYSES[task.kind](subject, stimuli, task.params, cache)
+    attrs = provenance(**subject.provenance(), recipe_sha256=task.recipe_sha256, task_sha256=task.task_sha256,
+                       recipe_model=task.model, analysis=task.analysis, kind=task.kind,
+                       stimuli=task.stimuli["set"] if task.stimuli else None,
+                       stimulus_set_sha256=stimuli.content_hash() if stimuli is not None else None,
+                       parameters=str(sorted(task.params.items())))
+    write_netcdf(result, path, attrs)
+    return str(path)
