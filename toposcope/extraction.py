@@ -429,7 +429,8 @@ def _run(
     for layer in layers:
         sink = sinks[layer.name]
         if isinstance(sink, ResponseStore):
-            results[layer.name] = open_responses(sink.close(), chunks={"stimulus": max(batch_size, 256)})
+            results[layer.name] = open_responses(sink.close(), chunks={"stimulus": max(batch_size, 256)},
+                                                 coords={**stimulus_coords, **layer.sheet.unit_coords(layer.name)})
             continue
         coords = {**stimulus_coords, **layer.sheet.unit_coords(layer.name)}
         array = xr.DataArray(sink, dims=("stimulus", "unit"), coords=coords, name="responses",

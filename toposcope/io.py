@@ -86,8 +86,23 @@ def _strings_for_objects(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Da
     return obj
 
 
-def open_responses(path: str | Path, chunks: Mapping[str, int] | None = None) -> xr.DataArray:
+def open_responses(
+    path: str | Path,
+    chunks: Mapping[str, int] | None = None,
+    coords: Mapping[str, tuple[str, np.ndarray]] | None = None,
+) -> xr.DataArray:
     """Open a responses file lazily (dask-backed when ``chunks`` is given).
+
+    Parameters
+    ----------
+    path : path
+        A netCDF written by :func:`write_netcdf` or :class:`ResponseStore`.
+    chunks : dict, optional
+        Dask chunks, e.g. ``{"stimulus": 256}``; eager when None.
+    coords : dict of str to (dim, ndarray), optional
+        The coords the file was written with, when the caller still holds them:
+        used as they are instead of decoding a second copy from the file (for a
+        channel x space layer that copy costs more memory than the streaming).
 
     Returns
     -------
@@ -102,7 +117,10 @@ def open_responses(path: str | Path, chunks: Mapping[str, int] | None = None) ->
     except (OSError, ValueError) as error:
         raise ToposcopeError(f"cannot read responses file {str(path)!r}: {error}") from None
     # Labels are small and analyses group by them: keep coords in memory, data lazy.
-    array = array.assign_coords({name: coord.compute() for name, coord in array.coords.items()})
+    if coords is not None:
+        array = array.drop_vars(list(array.coords)).assign_coords(dict(coords))
+    else:
+        array = array.assign_coords({name: coord.compute() for name, coord in array.coords.items()})
     if array.dims != ("stimulus", "unit"):
         raise ToposcopeError(f"{str(path)!r} holds dims {array.dims}, not ('stimulus', 'unit')")
     return array
