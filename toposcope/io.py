@@ -18,7 +18,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["provenance", "write_netcdf", "open_responses", "ResponseStore", "atomic_path"]
+__all__ = ["ResponseStore", "atomic_path", "open_responses", "provenance", "write_netcdf"]
 
 ENGINE = "h5netcdf"
 
