@@ -112,7 +112,7 @@ def test_streaming_to_disk_equals_in_memory(image_folder, tmp_path):
 
 
 def test_cache_returns_stored_responses_and_misses_on_changed_weights_or_stimuli(image_folder, tmp_path, monkeypatch):
-    import toposcope.extraction as extraction
+    from toposcope import extraction
 
     cache = tmp_path / "cache"
     model = TinyNet()

@@ -74,7 +74,7 @@ def test_neighbours_within_radius_match_brute_force():
     for i, neighbours in enumerate(found):
         assert sorted(neighbours) == sorted(np.nonzero(dense[i] <= 1.5)[0])
     # an interior grid unit has its 8 queen neighbours plus itself
-    h, w = sheet.grid
+    _, w = sheet.grid
     interior = 1 * w + 1
     assert len(found[interior]) == 9
 

@@ -12,7 +12,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_model", "extract", "ToposcopeError"]
+__all__ = ["ToposcopeError", "__version__", "extract", "load_model"]
 
 _LAZY = {
     "load_model": ("toposcope.models.registry", "load_model"),

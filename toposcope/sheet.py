@@ -25,9 +25,9 @@ from toposcope._validation import ToposcopeError
 
 __all__ = [
     "CorticalSheet",
+    "channel_space_sheet",
     "grid_shape",
     "grid_sheet",
-    "channel_space_sheet",
     "load_positions",
 ]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from toposcope._validation import ToposcopeError, check_file, format_key_mismatch
 
-__all__ = ["read_checkpoint", "unwrap_state_dict", "load_weights"]
+__all__ = ["load_weights", "read_checkpoint", "unwrap_state_dict"]
 
 #: Keys under which training scripts commonly nest the weights.
 WRAPPER_KEYS = ("model", "state_dict", "model_state_dict", "module")
@@ -38,7 +38,7 @@ def read_checkpoint(path: str | Path, hint: str = "pass checkpoint=PATH to a loc
             return load_file(str(path), device="cpu")
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - retried below for pickled modules
+        except Exception as error:
             if "weights_only" not in str(error) and "Unsupported global" not in str(error):
                 raise
             return torch.load(path, map_location="cpu", weights_only=False)
@@ -68,8 +68,7 @@ def unwrap_state_dict(checkpoint: Any, keys: Iterable[str] = WRAPPER_KEYS) -> di
     out = {}
     for key, value in state.items():
         for prefix in PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
+            key = key.removeprefix(prefix)
         out[key] = value
     return out
 

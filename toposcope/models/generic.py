@@ -12,7 +12,7 @@ from toposcope.models.checkpoints import load_weights, read_checkpoint, unwrap_s
 from toposcope.models.subject import Subject, candidate_layers, file_sha256, from_module
 from toposcope.models.transforms import imagenet_transform
 
-__all__ = ["load_torchvision", "load_file", "torchvision_model"]
+__all__ = ["load_file", "load_torchvision", "torchvision_model"]
 
 
 def torchvision_model(arch: str) -> Any:
@@ -114,7 +114,7 @@ def load_file(
     layers : list of str or comma-separated str, optional
         Modules to hook; every Conv2d and Linear by default.
     """
-    import torch.nn as nn
+    from torch import nn
 
     content = read_checkpoint(path)
     if isinstance(content, nn.Module):

@@ -15,7 +15,7 @@ from typing import Any
 
 from toposcope._validation import ToposcopeError, close_matches
 
-__all__ = ["FAMILIES", "parse_spec", "load_model", "known_specs"]
+__all__ = ["FAMILIES", "known_specs", "load_model", "parse_spec"]
 
 
 @dataclass(frozen=True)
