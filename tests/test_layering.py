@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "toposcope"
 
 #: package prefix -> modules it must never import
 FORBIDDEN = {
-    "toposcope.analysis": ("toposcope.plot", "toposcope.cli", "toposcope.models", "toposcope.extraction"),
+    "toposcope.analysis": ("toposcope.plot", "toposcope.cli", "toposcope.models", "toposcope.extraction",
+                           "toposcope.figures", "toposcope.recipes"),
     "toposcope.plot": ("toposcope.cli", "toposcope.extraction", "toposcope.models"),
     "toposcope.sheet": ("toposcope.models", "toposcope.extraction", "toposcope.plot", "toposcope.cli"),
     "toposcope.models": ("toposcope.extraction", "toposcope.analysis", "toposcope.plot", "toposcope.cli"),

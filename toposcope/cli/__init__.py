@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "localizer": "toposcope.cli.localizer",
     "demo": "toposcope.cli.demo",
     "run": "toposcope.cli.run",
+    "figures": "toposcope.cli.figures",
 }
 
 

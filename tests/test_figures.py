@@ -1,0 +1,150 @@
+"""``toposcope figures OUT``: the papers' figures built from a recipe run's results."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from toposcope._validation import ToposcopeError
+from toposcope.cli import main
+from toposcope.figures import build_figures, is_baseline
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The demo recipe run once into a temporary folder, then its figures built."""
+    out = tmp_path_factory.mktemp("demo-run")
+    assert main(["run", "demo", "-o", str(out), "--quiet", "--no-figures"]) == 0
+    skipped = []
+    written = build_figures(out, on_skip=skipped.append)
+    return out, written, skipped
+
+
+def _result(out, analysis, model):
+    with xr.open_dataset(out / "results" / analysis / f"{model}.nc", engine="h5netcdf") as data:
+        return data.load()
+
+
+def test_every_figure_is_png_pdf_and_data(demo_run):
+    out, written, skipped = demo_run
+    folder = out / "figures" / "paper"
+    for stem in ("fig2_smoothness_performance", "fig4_efficiency", "smoothness_curves", "fig5a_tmaps"):
+        assert (folder / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (folder / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
+        assert any(p.stem == stem and p.suffix in (".csv", ".nc") for p in written), stem
+    assert all(p.is_file() for p in written)
+    # Two demo models are too few for Fig. 3's Fisher z: skipped, with the reason.
+    assert len(skipped) == 1 and skipped[0].startswith("fig3_dimensionality:") and ">= 4 models" in skipped[0]
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_fig2_data_equals_the_results(demo_run):
+    out, _, _ = demo_run
+    table = pd.read_csv(out / "figures" / "paper" / "fig2_smoothness_performance.csv").set_index("model")
+    assert sorted(table.index) == ["demo-baseline", "demo-topo"]
+    for model in table.index:
+        smooth = float(_result(out, "smoothness", model)["score_toponets"].mean())
+        accuracy = float(_result(out, "efficiency", model).attrs["baseline"])
+        np.testing.assert_allclose(table.loc[model, "smoothness"], smooth, rtol=1e-12)
+        np.testing.assert_allclose(table.loc[model, "performance"], accuracy, rtol=1e-12)
+    assert not table.loc["demo-baseline", "topographic"] and table.loc["demo-topo", "topographic"]
+    # Pareto membership from first principles: a model is on the front unless the other beats it on both.
+    s, p = table["smoothness"], table["performance"]
+    for model, other in (("demo-topo", "demo-baseline"), ("demo-baseline", "demo-topo")):
+        dominated = s[other] >= s[model] and p[other] >= p[model] and (s[other] > s[model] or p[other] > p[model])
+        assert bool(table.loc[model, "pareto_front"]) == (not dominated)
+    assert table["pareto_front"].any()
+
+
+def test_fig4_data_has_the_pruning_fractions(demo_run):
+    out, _, _ = demo_run
+    table = pd.read_csv(out / "figures" / "paper" / "fig4_efficiency.csv")
+    for model in ("demo-topo", "demo-baseline"):
+        pruned = table[(table["model"] == model) & (table["curve"] == "pruned")]
+        np.testing.assert_allclose(pruned["fraction"], [0.0, 0.5, 0.8, 0.9, 0.95])
+        np.testing.assert_allclose(pruned["performance"], _result(out, "efficiency", model)["performance"].values)
+        assert (table[table["model"] == model]["curve"] == "downsampled").sum() == 1
+    assert set(table.loc[table["model"] == "demo-baseline", "topographic"]) == {False}
+
+
+def test_curves_and_tmaps_data(demo_run):
+    out, _, _ = demo_run
+    curves = pd.read_csv(out / "figures" / "paper" / "smoothness_curves.csv")
+    topo = _result(out, "smoothness", "demo-topo")
+    mine = curves[(curves["model"] == "demo-topo") & (curves["layer"] == "fc1")]
+    np.testing.assert_allclose(mine["correlation"], topo["correlation"].sel(layer="fc1").values, equal_nan=True)
+    with xr.open_dataset(out / "figures" / "paper" / "fig5a_tmaps.nc", engine="h5netcdf") as maps:
+        assert maps.sizes["contrast"] == 6  # none of Fig. 5A's contrasts in digits: the first six shown
+        assert {maps[v].attrs["layer"] for v in ("t_0", "t_1")} == {"fc1"}
+
+
+def _planted_run(folder, n_models=5):
+    """A run folder with smoothness, dimensionality and a recorded performance for ``n_models``."""
+    from toposcope.io import write_netcdf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recipe.json").write_text(json.dumps({"name": "planted"}))
+    rng = np.random.default_rng(0)
+    for i in range(n_models):
+        attrs = {"recipe_model": f"m{i}", "model_options": f"tau={i}", "performance": 0.5 + 0.1 * i}
+        smooth = xr.Dataset({"score_toponets": ("layer", [0.1 * i, 0.1 * i + 0.2])}, coords={"layer": ["a", "b"]})
+        ed = xr.Dataset({"effective_dimensionality": ("layer", [2.0 * i + rng.normal(), 3.0])},
+                        coords={"layer": ["a", "b"]})
+        write_netcdf(smooth, folder / "results" / "smoothness" / f"m{i}.nc", {**attrs, "kind": "smoothness"})
+        write_netcdf(ed, folder / "results" / "dimensionality" / f"m{i}.nc", {**attrs, "kind": "dimensionality"})
+    return folder
+
+
+def test_fig3_on_planted_models(tmp_path):
+    from toposcope.analysis.stats import compare_dimensionality
+
+    out = _planted_run(tmp_path / "run")
+    skipped = []
+    written = build_figures(out, on_skip=skipped.append)
+    names = {p.name for p in written}
+    assert {"fig3_dimensionality.png", "fig3_dimensionality.pdf", "fig3_dimensionality.csv"} <= names
+    # Without efficiency results the recorded performance attr feeds Fig. 2; the rest lack inputs.
+    assert "fig2_smoothness_performance.csv" in names
+    assert sorted(s.split(":")[0] for s in skipped) == ["fig4_efficiency", "fig5a_tmaps", "smoothness_curves"]
+    table = pd.read_csv(out / "figures" / "paper" / "fig3_dimensionality.csv")
+    np.testing.assert_allclose(table["performance"], [0.5, 0.6, 0.7, 0.8, 0.9])
+    stats = pd.read_csv(out / "figures" / "paper" / "fig3_dimensionality_stats.csv").set_index("x")
+    expected = compare_dimensionality(table["effective_dimensionality"], table["smoothness"], table["performance"])
+    np.testing.assert_allclose(stats.loc["smoothness", "r"], expected["r_smoothness"])
+    np.testing.assert_allclose(stats.iloc[2][["r", "p"]].astype(float), [expected["z"], expected["p"]])
+    # tau = 0 marks m0 as the baseline on Fig. 2.
+    fig2 = pd.read_csv(out / "figures" / "paper" / "fig2_smoothness_performance.csv").set_index("model")
+    assert not fig2.loc["m0", "topographic"] and fig2.loc[["m1", "m2", "m3", "m4"], "topographic"].all()
+    assert fig2["pareto_front"].tolist() == [False, False, False, False, True]
+
+
+@pytest.mark.parametrize(("name", "attrs", "expected"), [
+    ("toponets-tau0", {"model_options": "tau=0"}, True),
+    ("toponets-tau5", {"model_options": "pool=mean, tau=5.0"}, False),
+    ("net", {"model_options": "topographic=False"}, True),
+    ("demo-baseline", {}, True),
+    ("x", {"model": "demo/baseline"}, True),
+    ("demo-topo", {"model_options": "pool=mean"}, False),
+])
+def test_is_baseline(name, attrs, expected):
+    assert is_baseline(name, attrs) is expected
+
+
+def test_not_a_run_folder_is_one_line_error(tmp_path, capsys):
+    (tmp_path / "something.txt").write_text("x")
+    with pytest.raises(ToposcopeError, match="not a toposcope run output.*recipe.json"):
+        build_figures(tmp_path)
+    assert main(["figures", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("toposcope figures: error:") and "\n" not in error
+    assert not (tmp_path / "figures").exists()
+
+
+def test_run_without_results_is_an_error(tmp_path):
+    (tmp_path / "recipe.json").write_text("{}")
+    with pytest.raises(ToposcopeError, match="holds no results"):
+        build_figures(tmp_path)
