@@ -186,3 +186,11 @@ def test_training_with_the_penalty_lowers_topoloss():
     after = penalty.values()["0"]
     assert before > 0.5 and after < 0.2 * before
     assert np.isfinite(after)
+
+
+@pytest.mark.parametrize("text", ["x", "", "1,2,3", "a,b"])
+def test_bad_factor_text_is_named_as_typed(text):
+    from toposcope.topoloss import _factors
+
+    with pytest.raises(ToposcopeError, match=f"factor must be a number or 'H,W', got {text!r}"):
+        _factors(text)

@@ -52,11 +52,14 @@ INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "nearest-exact", "area")
 def _factors(factor: Any) -> tuple[float, float]:
     """``3`` -> ``(3.0, 3.0)``; ``(3, 2)`` -> ``(3.0, 2.0)``; anything else raises."""
     if isinstance(factor, str):
-        parts = [p for p in factor.replace("x", ",").split(",") if p.strip()]
+        text = factor
+        parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
         try:
             factor = tuple(float(p) for p in parts)
         except ValueError:
-            raise ToposcopeError(f"factor must be a number or 'H,W', got {factor!r}") from None
+            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}") from None
+        if len(factor) not in (1, 2):
+            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}")
         factor = factor[0] if len(factor) == 1 else factor
     if isinstance(factor, (int, float, np.integer, np.floating)) and not isinstance(factor, bool):
         factor = (factor, factor)
