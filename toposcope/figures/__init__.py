@@ -1,0 +1,85 @@
+"""The papers' figures from a finished ``toposcope run`` output folder.
+
+:func:`build_figures` reads ``OUT/results/ANALYSIS/MODEL.nc`` and writes, into
+``OUT/figures/paper/``, every figure its inputs allow, each as PNG and PDF with
+the numbers behind it beside it (same stem, ``.csv`` or ``.nc``):
+
+=========================  =====================================  ==============================
+file stem                  what (TopoNets figure)                 needs results of
+=========================  =====================================  ==============================
+fig2_smoothness_performance smoothness vs performance, Pareto front smoothness + a performance
+fig3_dimensionality        ED vs performance and vs smoothness,   dimensionality, smoothness,
+                           Pearson r, p; Fisher z between them    a performance; >= 4 models
+fig4_efficiency            performance change vs share pruned /   efficiency
+                           downsampled
+smoothness_curves          correlation vs distance per layer,     smoothness
+                           chance band (one panel per model)
+fig5a_tmaps                t-maps of the last layer per model     selectivity
+=========================  =====================================  ==============================
+
+Conventions (documented because the papers leave them implicit):
+
+* **Smoothness** of a model is the mean over its layers of ``score_toponets``
+  (:func:`toposcope.analysis.layerwise.smoothness_by_layer`); **ED** likewise the
+  mean of ``effective_dimensionality``.
+* **Performance** is a ``performance`` attribute on any of the model's result
+  files when the run recorded one; otherwise the unpruned accuracy of its
+  efficiency result (``attrs["baseline"]``).
+* A model is a **baseline** (hollow, black) when its load options hold
+  ``tau = 0`` (e.g. from a recipe's ``taus = [0, ...]``) or ``topographic = false``,
+  or when its recipe name or spec contains ``"baseline"``; every other model is
+  topographic (filled, coloured).
+
+Figures whose inputs are absent are skipped with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from toposcope._validation import ToposcopeError
+from toposcope.figures import toponets
+from toposcope.figures._run import Run, Skip, is_baseline, load_run
+
+__all__ = ["FIGURES", "Run", "build_figures", "is_baseline", "load_run"]
+
+#: file stem -> builder(run, folder) -> files written, in drawing order; each module owns one paper's.
+FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES}
+
+
+def build_figures(out_dir: str | Path, *, on_skip: Callable[[str], None] | None = None) -> list[Path]:
+    """Build every paper figure a run's results allow into ``OUT/figures/paper/``.
+
+    Parameters
+    ----------
+    out_dir : path
+        The output folder of ``toposcope run``.
+    on_skip : callable, optional
+        Called with ``"STEM: reason"`` for each figure skipped for lack of
+        inputs; a :class:`UserWarning` by default.
+
+    Returns
+    -------
+    list of Path
+        The files written: per figure ``STEM.png``, ``STEM.pdf`` and its data
+        (``STEM.csv`` or ``STEM.nc``).
+
+    Raises
+    ------
+    ToposcopeError
+        If ``out_dir`` is not a run output folder.
+    """
+    run = load_run(out_dir)
+    if not run.results:
+        raise ToposcopeError(f"{str(run.path)!r} holds no results yet; run the recipe first")
+    folder = run.path / "figures" / "paper"
+    report = on_skip or (lambda message: warnings.warn(message, stacklevel=3))
+    written: list[Path] = []
+    for stem, builder in FIGURES.items():
+        try:
+            written.extend(builder(run, folder))
+        except Skip as reason:
+            report(f"{stem}: {reason}")
+    return written
