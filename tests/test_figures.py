@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -148,3 +149,16 @@ def test_run_without_results_is_an_error(tmp_path):
     (tmp_path / "recipe.json").write_text("{}")
     with pytest.raises(ToposcopeError, match="holds no results"):
         build_figures(tmp_path)
+
+
+def test_only_builds_the_named_figures(demo_run, tmp_path, capsys):
+    out, _, _ = demo_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("figures"))
+    assert main(["figures", str(copy), "--only", "fig4_efficiency"]) == 0
+    assert sorted(p.name for p in (copy / "figures" / "paper").iterdir()) == [
+        "fig4_efficiency.csv", "fig4_efficiency.pdf", "fig4_efficiency.png"]
+    capsys.readouterr()
+    assert main(["figures", str(copy), "--only", "fig4"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "unknown figure 'fig4'" in error and "fig4_efficiency" in error and "\n" not in error

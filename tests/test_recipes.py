@@ -106,12 +106,29 @@ def test_report_has_table_rows_and_figures(serial_run):
             assert f"| {model} | {layer} | " in report
     assert "![smoothness demo-topo](figures/smoothness/demo-topo.png)" in report
     assert (out / "figures" / "smoothness" / "demo-topo.png").is_file()
+    # The papers' figures the results allow are built and shown inline with their data linked;
+    # those lacking inputs are listed with the reason.
+    assert "![fig5a_tmaps](figures/paper/fig5a_tmaps.png)" in report
+    assert "[fig5a_tmaps.nc](figures/paper/fig5a_tmaps.nc)" in report
+    assert "[smoothness_curves.csv](figures/paper/smoothness_curves.csv)" in report
+    assert (out / "figures" / "paper" / "fig5a_tmaps.pdf").is_file()
+    assert "- fig4_efficiency: needs efficiency results" in report
     # The table's value is the stored one.
     smooth = _open(out / "results" / "smoothness" / "demo-topo.nc")
     row = next(line for line in report.splitlines() if line.startswith("| demo-topo | conv1 |"))
     column = header.split(" | ").index("smoothness.score_toponets")
     assert float(row.split(" | ")[column]) == pytest.approx(float(smooth["score_toponets"].sel(layer="conv1")),
                                                             rel=1e-3)
+
+
+def test_recipe_figures_list_limits_the_paper_figures(tmp_path):
+    text = SMALL.replace('name = "small"', 'name = "small"\nfigures = ["smoothness_curves"]')
+    out = tmp_path / "out"
+    run_recipe(write_recipe(tmp_path, text), out, cache=tmp_path / "cache", progress=False)
+    drawn = sorted(p.name for p in (out / "figures" / "paper").iterdir())
+    assert drawn == ["smoothness_curves.csv", "smoothness_curves.pdf", "smoothness_curves.png"]
+    report = (out / "report.md").read_text()
+    assert "fig5a_tmaps" not in report and "![smoothness_curves]" in report
 
 
 # ----------------------------------------------------------------------------- resume
@@ -187,6 +204,9 @@ def _with(**changes):
     (_with(models=[]), r"no \[\[models\]\]"),
     (_with(analyses=[]), r"no \[\[analyses\]\]"),
     (_with(analyses=[{"kind": "topoloss"}, {"kind": "topoloss"}]), r"two analyses are both named 'topoloss'"),
+    (_with(recipe={"name": "x", "figures": ["fig5a_tmap"]}),
+     r"\[recipe\] unknown figure 'fig5a_tmap'; allowed: .*'fig5a_tmaps'.* \(did you mean 'fig5a_tmaps'\?\)"),
+    (_with(recipe={"name": "x", "figures": "fig5a_tmaps"}), r"figures must be a list of figure names"),
 ])
 def test_bad_recipes_fail_up_front(data, match, tmp_path):
     with pytest.raises(ToposcopeError, match=match):

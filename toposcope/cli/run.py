@@ -8,9 +8,10 @@ HELP = "run a recipe (TOML: models, stimuli, analyses) into a folder of results,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from toposcope.recipes.schema import shipped_recipes
+
     parser.add_argument("recipe", metavar="RECIPE",
-                        help="recipe .toml file, or a shipped one: demo, toponets_fig2, toponets_fig5a, "
-                             "tdann_floc, topolm_localizer")
+                        help=f"recipe .toml file, or a shipped one: {', '.join(shipped_recipes())}")
     parser.add_argument("--model", action="append", metavar="SPEC",
                         help="run on this model instead of the recipe's [[models]] (repeatable)")
     parser.add_argument("-o", "--output", metavar="OUT", help="output folder (default: runs/RECIPE-NAME)")
@@ -20,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="run tasks on a running Dask scheduler")
     parser.add_argument("--retries", type=int, default=2, help="Dask retries of a failed task (default 2)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
-    parser.add_argument("--no-figures", action="store_true", help="report without figures")
+    parser.add_argument("--no-figures", action="store_true", help="report without figures (per task and the papers')")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -30,32 +30,48 @@ Conventions (documented because the papers leave them implicit):
   or when its recipe name or spec contains ``"baseline"``; every other model is
   topographic (filled, coloured).
 
-Figures whose inputs are absent are skipped with a one-line reason.
+A recipe may list the figures it is for (``[recipe] figures = ["fig5a_tmaps"]``);
+then only those are built. Figures whose inputs are absent are skipped with a
+one-line reason.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from toposcope._validation import ToposcopeError
+from toposcope._validation import ToposcopeError, check_option
 from toposcope.figures import toponets
 from toposcope.figures._run import Run, Skip, is_baseline, load_run
 
-__all__ = ["FIGURES", "Run", "build_figures", "is_baseline", "load_run"]
+__all__ = ["FIGURES", "Run", "build_figures", "check_figure_names", "is_baseline", "load_run"]
 
 #: file stem -> builder(run, folder) -> files written, in drawing order; each module owns one paper's.
 FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES}
 
 
-def build_figures(out_dir: str | Path, *, on_skip: Callable[[str], None] | None = None) -> list[Path]:
+def check_figure_names(names: Any) -> list[str]:
+    """``names`` as a list of known figure stems, or a one-line error naming the unknown one."""
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ToposcopeError(f"figures must be a list of figure names, got {names!r}; known: {', '.join(FIGURES)}")
+    for name in names:
+        check_option("figure", name, FIGURES)
+    return list(names)
+
+
+def build_figures(out_dir: str | Path, *, figures: Sequence[str] | None = None,
+                  on_skip: Callable[[str], None] | None = None) -> list[Path]:
     """Build every paper figure a run's results allow into ``OUT/figures/paper/``.
 
     Parameters
     ----------
     out_dir : path
         The output folder of ``toposcope run``.
+    figures : sequence of str, optional
+        Figure stems to build (keys of :data:`FIGURES`); by default those the
+        run's recipe lists under ``[recipe] figures``, else every figure.
     on_skip : callable, optional
         Called with ``"STEM: reason"`` for each figure skipped for lack of
         inputs; a :class:`UserWarning` by default.
@@ -69,17 +85,19 @@ def build_figures(out_dir: str | Path, *, on_skip: Callable[[str], None] | None 
     Raises
     ------
     ToposcopeError
-        If ``out_dir`` is not a run output folder.
+        If ``out_dir`` is not a run output folder, or a figure name is unknown.
     """
     run = load_run(out_dir)
+    listed = figures if figures is not None else run.recipe.get("source", {}).get("recipe", {}).get("figures")
+    chosen = check_figure_names(listed) if listed is not None else list(FIGURES)
     if not run.results:
         raise ToposcopeError(f"{str(run.path)!r} holds no results yet; run the recipe first")
     folder = run.path / "figures" / "paper"
     report = on_skip or (lambda message: warnings.warn(message, stacklevel=3))
     written: list[Path] = []
-    for stem, builder in FIGURES.items():
+    for stem in chosen:
         try:
-            written.extend(builder(run, folder))
+            written.extend(FIGURES[stem](run, folder))
         except Skip as reason:
             report(f"{stem}: {reason}")
     return written

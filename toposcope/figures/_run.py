@@ -28,7 +28,7 @@ class Run:
     ``analyses[name][model]`` every analysis by its recipe name (a recipe may
     run one kind several times, e.g. the localizer on three stimulus sets);
     ``kinds[name]`` the kind of each named analysis; ``attrs[model]`` the
-    model's provenance.
+    model's provenance; ``recipe`` the run's ``recipe.json`` (name, hash, source).
     """
 
     path: Path
@@ -36,6 +36,7 @@ class Run:
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)
     analyses: dict[str, dict[str, xr.Dataset]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -79,10 +80,10 @@ def load_run(out_dir: str | Path) -> Run:
         raise ToposcopeError(f"{str(path)!r} is not a toposcope run output (no recipe.json); "
                              "give the folder written by `toposcope run RECIPE -o OUT`")
     try:
-        json.loads((path / "recipe.json").read_text(encoding="utf-8"))
+        recipe = json.loads((path / "recipe.json").read_text(encoding="utf-8"))
     except ValueError:
         raise ToposcopeError(f"{str(path / 'recipe.json')!r} is not valid JSON; rerun the recipe") from None
-    run = Run(path)
+    run = Run(path, recipe=recipe if isinstance(recipe, dict) else {})
     for file in sorted((path / "results").glob("*/*.nc")):
         with xr.open_dataset(file, engine="h5netcdf") as handle:
             data = handle.load()

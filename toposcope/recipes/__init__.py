@@ -8,8 +8,16 @@ See :mod:`toposcope.recipes.schema` for the file format and
 """
 
 from toposcope.recipes.runner import run_recipe, validate
-from toposcope.recipes.schema import ANALYSIS_KEYS, Recipe, Task, expand, load_recipe, parse_recipe
+from toposcope.recipes.schema import (
+           ANALYSIS_KEYS,
+           Recipe,
+           Task,
+           expand,
+           load_recipe,
+           parse_recipe,
+           shipped_recipes,
+)
 from toposcope.recipes.tasks import ANALYSES, run_task
 
 __all__ = ["ANALYSES", "ANALYSIS_KEYS", "Recipe", "Task", "expand", "load_recipe", "parse_recipe", "run_recipe",
-           "run_task", "validate"]
+           "run_task", "shipped_recipes", "validate"]

@@ -1,4 +1,5 @@
-"""``report.md`` of a recipe run: task status, one figure per task inline, a table of scalar metrics.
+"""``report.md`` of a recipe run: task status, a table of scalar metrics, the papers' figures and
+one figure per task inline.
 
 Built from the result files alone, so a serial run and a Dask run of the same
 recipe give the same report.
@@ -75,9 +76,30 @@ def _cell(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _paper_lines(output_dir: Path, paper: list[Path], skipped: list[str]) -> list[str]:
+    """The report's paper-figure section: each PNG inline with links to its PDF and data."""
+    lines = ["", "## Paper figures", ""]
+    for png in (p for p in paper if p.suffix == ".png"):
+        relative = png.relative_to(output_dir).as_posix()
+        beside = sorted(p.relative_to(output_dir).as_posix() for p in paper
+                        if p.parent == png.parent and p.suffix != ".png"
+                        and (p.stem == png.stem or p.stem.startswith(png.stem + "_")))
+        links = ", ".join(f"[{Path(b).name}]({b})" for b in beside)
+        lines += [f"### {png.stem}", "", f"![{png.stem}]({relative})", "", f"Files: {links}", ""]
+    if skipped:
+        lines += ["Not drawn (their inputs are not in this run):", ""]
+        lines += [f"- {reason}" for reason in skipped]
+    return lines
+
+
 def write_report(recipe: Recipe, tasks: list[Task], output_dir: Path, failures: dict[str, str],
-                 figures: bool = True) -> Path:
-    """Write ``output_dir/report.md`` (and ``figures/``) from the finished results; returns its path."""
+                 figures: bool = True, paper: list[Path] | None = None, skipped: list[str] | None = None) -> Path:
+    """Write ``output_dir/report.md`` (and ``figures/``) from the finished results; returns its path.
+
+    ``paper`` lists the files of the papers' figures already built
+    (:func:`toposcope.figures.build_figures`) and ``skipped`` the reasons of those
+    not drawn; both go to a "Paper figures" section.
+    """
     import matplotlib.pyplot as plt
 
     from toposcope.io import atomic_path
@@ -118,8 +140,10 @@ def write_report(recipe: Recipe, tasks: list[Task], output_dir: Path, failures: 
             lines.append(f"| {model} | {layer} | " + " | ".join(cells) + " |")
     else:
         lines.append("No finished results yet.")
+    if paper or skipped:
+        lines += _paper_lines(output_dir, paper or [], skipped or [])
     if figure_lines:
-        lines += ["", "## Figures", "", *figure_lines]
+        lines += ["", "## Figures per task", "", *figure_lines]
     path = output_dir / "report.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

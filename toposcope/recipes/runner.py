@@ -6,6 +6,7 @@ The output folder holds::
     stimuli/                        stimulus sets made in code (the demo digits)
     results/ANALYSIS/MODEL.nc       one netCDF per task, with provenance and the task's hash
     figures/ANALYSIS/MODEL.png      one figure per task
+    figures/paper/STEM.{png,pdf,csv|nc}  the papers' figures the results allow (toposcope.figures)
     report.md                       figures inline and a table of every scalar metric per model and layer
 
 A task whose file exists with its own hash is skipped, so rerunning an interrupted
@@ -120,6 +121,16 @@ def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, prog
     return failures
 
 
+def _paper_figures(output_dir: Path, tasks: list[Task]) -> tuple[list[Path], list[str]]:
+    """Build the papers' figures the finished results allow; (files written, "STEM: reason" skipped)."""
+    from toposcope.figures import build_figures
+
+    if not any((output_dir / t.relative_path).is_file() for t in tasks):
+        return [], []
+    skipped: list[str] = []
+    return build_figures(output_dir, on_skip=skipped.append), skipped
+
+
 def run_recipe(
     recipe: str | Path | Recipe,
     output_dir: str | Path,
@@ -155,7 +166,10 @@ def run_recipe(
         Dask retries of a task that failed or whose worker died.
     cache : bool or path
         Response cache of :func:`toposcope.extract`.
-    progress, figures : bool
+    progress : bool
+        Progress bar over tasks.
+    figures : bool
+        Draw one figure per task and the papers' figures (``figures/paper``) for the report.
 
     Returns
     -------
@@ -185,7 +199,8 @@ def run_recipe(
         failures = _run_dask(pending, output_dir, cache, force, progress, workers, scheduler, processes, retries)
     else:
         failures = _run_serial(pending, output_dir, cache, force, progress)
-    report = write_report(recipe, tasks, output_dir, failures, figures=figures)
+    paper, skipped = _paper_figures(output_dir, tasks) if figures else ([], [])
+    report = write_report(recipe, tasks, output_dir, failures, figures=figures, paper=paper, skipped=skipped)
     if failures:
         first = next(iter(failures.items()))
         raise ToposcopeError(f"{len(failures)} of {len(pending)} tasks failed (first: {first[0]}: {first[1]}); "

@@ -4,6 +4,7 @@ A recipe names models, stimulus sets and analyses::
 
     [recipe]
     name = "demo"
+    figures = ["fig4_efficiency"]      # paper figures to build (toposcope.figures.FIGURES); all by default
 
     [[models]]
     spec = "demo/topo"
@@ -40,10 +41,10 @@ except ModuleNotFoundError:  # pragma: no cover
 
 from toposcope._validation import ToposcopeError, check_option, close_matches
 
-__all__ = ["ANALYSIS_KEYS", "Recipe", "Task", "expand", "load_recipe", "parse_recipe"]
+__all__ = ["ANALYSIS_KEYS", "SHIPPED", "Recipe", "Task", "expand", "load_recipe", "parse_recipe", "shipped_recipes"]
 
 TOP_KEYS = ("recipe", "models", "stimuli", "analyses")
-RECIPE_KEYS = ("name", "description", "paper", "figure")
+RECIPE_KEYS = ("name", "description", "paper", "figure", "figures")
 MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints")
 #: Keys every analysis may have.
 COMMON_KEYS = ("kind", "name", "stimuli", "layers", "batch_size", "text_mode")
@@ -61,6 +62,15 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
 NO_STIMULI = ("topoloss", "windows")
 #: Stimulus specs made in code from the shipped digit data.
 DEMO_SETS = ("demo:digits", "demo:digits-held-out")
+
+
+#: The shipped recipes (also the repository's ``analyses/`` folder).
+SHIPPED = Path(__file__).resolve().parent.parent / "data" / "recipes"
+
+
+def shipped_recipes() -> list[str]:
+    """Names of the shipped recipes, e.g. ``["demo", "tdann_floc", ...]``."""
+    return sorted(p.stem for p in SHIPPED.glob("*.toml"))
 
 
 @dataclass(frozen=True)
@@ -129,18 +139,17 @@ def load_recipe(path: str | Path, models: list[str] | None = None) -> Recipe:
     Parameters
     ----------
     path : path or str
-        A ``.toml`` file, or the name of one in ``toposcope/data/recipes``.
+        A ``.toml`` file, or the name of a shipped recipe (:func:`shipped_recipes`).
     models : list of str, optional
         Model specs replacing the recipe's ``[[models]]`` (``toposcope run --model``).
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        shipped = Path(__file__).resolve().parent.parent / "data" / "recipes" / f"{path.stem}.toml"
+        shipped = SHIPPED / f"{path.stem}.toml"
         if path.suffix in ("", ".toml") and path.parent == Path(".") and shipped.is_file():
             path = shipped
         else:
-            names = sorted(p.stem for p in shipped.parent.glob("*.toml"))
-            raise ToposcopeError(f"recipe {str(path)!r} does not exist; give a .toml file or one of {names}")
+            raise ToposcopeError(f"recipe {str(path)!r} does not exist; give a .toml file or one of {shipped_recipes()}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:
@@ -158,6 +167,13 @@ def parse_recipe(data: dict[str, Any], base_dir: str | Path = ".") -> Recipe:
     _check_keys("the recipe", data, TOP_KEYS)
     head = _check_keys("[recipe]", data.get("recipe", {}), RECIPE_KEYS)
     name = str(head.get("name") or "recipe")
+    if "figures" in head:
+        from toposcope.figures import check_figure_names
+
+        try:
+            check_figure_names(head["figures"])
+        except ToposcopeError as error:
+            raise ToposcopeError(f"[recipe] {error}") from None
     stimuli = {}
     for key, value in _check_keys("[stimuli]", data.get("stimuli", {}), tuple(data.get("stimuli", {}))).items():
         entry = dict(value) if isinstance(value, dict) else {"set": value}
