@@ -80,9 +80,11 @@ def _run_serial(tasks: list[Task], output_dir: Path, cache: Any, force: bool, pr
     from tqdm.auto import tqdm
 
     failures = {}
-    for task in tqdm(tasks, desc="tasks", unit="task", disable=not progress):
+    bar = tqdm(tasks, desc="tasks", unit="task", disable=not progress)
+    for task in bar:
+        bar.set_postfix_str(f"{task.analysis} {task.model}")
         try:
-            run_task(task, output_dir, cache, force)
+            run_task(task, output_dir, cache, force, progress=progress)
         except Exception as error:  # noqa: BLE001 - one failed task must not stop the others
             failures[f"{task.analysis}/{task.model}"] = f"{type(error).__name__}: {error}"
     return failures

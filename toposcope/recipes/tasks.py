@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ __all__ = ["ANALYSES", "is_done", "load_stimuli", "run_task"]
 
 #: Models loaded in this process, keyed by (spec, options); a worker runs many tasks of one model.
 _MODELS: dict[str, Any] = {}
+#: Whether the running task shows its own progress (extraction batches, word swaps): on in serial
+#: runs, off on Dask workers, whose output nobody watches.
+_PROGRESS: ContextVar[bool] = ContextVar("toposcope_task_progress", default=False)
 
 
 def load_subject(spec: str, options: dict[str, Any]) -> Any:
@@ -67,7 +71,7 @@ def _responses(subject: Any, stimuli: Any, params: dict[str, Any], cache: Any) -
     from toposcope import extract
 
     return extract(subject, stimuli, params.get("layers"), batch_size=params.get("batch_size", 32),
-                   text_mode=params.get("text_mode", "mean"), cache=cache, progress=False)
+                   text_mode=params.get("text_mode", "mean"), cache=cache, progress=_PROGRESS.get())
 
 
 def _smoothness(subject, stimuli, params, cache):
@@ -123,7 +127,7 @@ def _windows(subject, stimuli, params, cache):
     keys = ("length", "n_sequences", "seed")
     yoked = params.get("yoked", (5, 12))
     return measure_windows(subject, corpus, yoked=tuple(yoked) if yoked else None, layers=params.get("layers"),
-                           progress=False, **{k: params[k] for k in keys if k in params})
+                           progress=_PROGRESS.get(), **{k: params[k] for k in keys if k in params})
 
 
 #: kind -> f(subject, stimuli, params, cache) -> Dataset | DataArray; the recipe's analyses.
@@ -154,7 +158,8 @@ def is_done(task: Any, output_dir: str | Path) -> bool:
         return False  # unreadable: recompute and replace it
 
 
-def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool = False) -> str:
+def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool = False,
+             progress: bool = False) -> str:
     """Compute one task and write its netCDF; returns the result's path.
 
     Parameters
@@ -166,6 +171,8 @@ def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool =
         The response cache of :func:`toposcope.extract`.
     force : bool
         Recompute even when a matching result exists.
+    progress : bool
+        Show the task's own progress bars (extraction, word swaps).
     """
     from toposcope.io import provenance, write_netcdf
 
@@ -175,7 +182,11 @@ def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool =
         return str(path)
     subject = load_subject(task.spec, task.options)
     stimuli = load_stimuli(task.stimuli, output_dir / "stimuli") if task.stimuli else None
-    result = ANALYSES[task.kind](subject, stimuli, task.params, cache)
+    token = _PROGRESS.set(progress)
+    try:
+        result = ANALYSES[task.kind](subject, stimuli, task.params, cache)
+    finally:
+        _PROGRESS.reset(token)
     attrs = provenance(**subject.provenance(), recipe_sha256=task.recipe_sha256, task_sha256=task.task_sha256,
                        recipe_model=task.model, analysis=task.analysis, kind=task.kind,
                        stimuli=task.stimuli["set"] if task.stimuli else None,
