@@ -13,6 +13,7 @@ import xarray as xr
 from toposcope._validation import ToposcopeError
 from toposcope.cli import main
 from toposcope.figures import build_figures, is_baseline
+from toposcope.figures.toponets import FIGURES as TOPONETS
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,9 @@ def test_every_figure_is_png_pdf_and_data(demo_run):
         assert any(p.stem == stem and p.suffix in (".csv", ".nc") for p in written), stem
     assert all(p.is_file() for p in written)
     # Two demo models are too few for Fig. 3's Fisher z: skipped, with the reason.
-    assert len(skipped) == 1 and skipped[0].startswith("fig3_dimensionality:") and ">= 4 models" in skipped[0]
+    # (The TDANN and TopoLM figures need other analyses: skipped too, checked in their own tests.)
+    toponets = [s for s in skipped if s.split(":")[0] in TOPONETS]
+    assert len(toponets) == 1 and toponets[0].startswith("fig3_dimensionality:") and ">= 4 models" in toponets[0]
     assert not list(folder.glob(".*.tmp"))
 
 
@@ -110,7 +113,8 @@ def test_fig3_on_planted_models(tmp_path):
     assert {"fig3_dimensionality.png", "fig3_dimensionality.pdf", "fig3_dimensionality.csv"} <= names
     # Without efficiency results the recorded performance attr feeds Fig. 2; the rest lack inputs.
     assert "fig2_smoothness_performance.csv" in names
-    assert sorted(s.split(":")[0] for s in skipped) == ["fig4_efficiency", "fig5a_tmaps", "smoothness_curves"]
+    assert sorted(s.split(":")[0] for s in skipped if s.split(":")[0] in TOPONETS) == [
+        "fig4_efficiency", "fig5a_tmaps", "smoothness_curves"]
     table = pd.read_csv(out / "figures" / "paper" / "fig3_dimensionality.csv")
     np.testing.assert_allclose(table["performance"], [0.5, 0.6, 0.7, 0.8, 0.9])
     stats = pd.read_csv(out / "figures" / "paper" / "fig3_dimensionality_stats.csv").set_index("x")

@@ -10,7 +10,14 @@ import pytest
 import xarray as xr
 
 from toposcope._validation import ToposcopeError
-from toposcope.recipes import ANALYSES, expand, load_recipe, parse_recipe, run_recipe
+from toposcope.recipes import (
+    ANALYSES,
+    expand,
+    load_recipe,
+    parse_recipe,
+    run_recipe,
+    shipped_recipes,
+)
 
 SMALL = """
 [recipe]
@@ -271,7 +278,7 @@ def test_taus_and_checkpoint_globs_expand(tmp_path):
     assert {t.recipe_sha256 for t in tasks} == {recipe.sha256}
 
 
-@pytest.mark.parametrize("name", ["demo", "toponets_fig2", "toponets_fig5a", "tdann_floc", "topolm_localizer"])
+@pytest.mark.parametrize("name", shipped_recipes())
 def test_shipped_recipes_parse(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tdann" / "checkpoints").mkdir(parents=True)

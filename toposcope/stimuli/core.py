@@ -178,8 +178,11 @@ def load(name_or_dir: str | Path | StimulusSet, **options: Any) -> StimulusSet:
         A named set (``"floc"``, ``"konkle"``: the copy fetched with ``toposcope
         stimuli fetch``; ``"gratings"``: made in code), ``NAME:DIR`` for a named
         set's folder (``"floc:/data/fLoc/stimuli"``), a folder of images (one
-        subfolder per category), ``NAME:DIR`` to name a plain folder, or a
-        ``.txt`` file with one text per line. A StimulusSet is returned unchanged.
+        subfolder per category), ``NAME:DIR`` to name a plain folder, a
+        ``.txt`` file with one text per line, or a language localizer set
+        (``fedorenko10``, ``fedorenko10:DIR``, or one of TopoLM's ``.csv`` files:
+        :func:`toposcope.stimuli.language.load_language`). A StimulusSet is
+        returned unchanged.
     **options
         For named sets, their loader's options (``include_scrambled=True``, ...).
     """
@@ -196,6 +199,10 @@ def load(name_or_dir: str | Path | StimulusSet, **options: Any) -> StimulusSet:
         )
     if text.endswith(".txt"):
         return from_text_file(text)
+    if text == "fedorenko10" or text.startswith("fedorenko10:") or text.lower().endswith(".csv"):
+        from toposcope.stimuli.language import load_language
+
+        return load_language(text)
     set_name, sep, folder = text.partition(":")
     if sep and set_name.isidentifier() and not Path(text).exists():
         _check_no_empty_categories(folder)
