@@ -132,3 +132,19 @@ def test_bad_maps_raise_one_line(values, message):
 def test_plot_sheets_needs_maps():
     with pytest.raises(ToposcopeError, match="non-empty mapping"):
         plot_sheets({})
+
+
+@pytest.mark.parametrize(("layers", "expected"), [
+    ([f"encoder.layer.{i}.intermediate.dense" for i in range(3)], ["layer.0", "layer.1", "layer.2"]),
+    (["h.0.mlp.c_fc", "h.1.mlp.c_fc"], ["h.0", "h.1"]),
+    (["layer.0.attn", "layer.0.mlp", "layer.1.attn"], ["layer.0.attn", "layer.0.mlp", "layer.1.attn"]),
+    (["layer4.1.conv2"], ["layer4.1.conv2"]),
+    (["conv1", "conv2", "fc1"], ["conv1", "conv2", "fc1"]),
+    (["transformer.resblocks.10.mlp.c_fc"], ["...sblocks.10.mlp.c_fc"]),  # 22 characters, its end kept
+])
+def test_layer_labels_are_short_and_distinct(layers, expected):
+    from toposcope.plot.sheet import layer_labels
+
+    labels = layer_labels(layers)
+    assert list(labels) == layers and list(labels.values()) == expected
+    assert len(set(labels.values())) == len(layers)

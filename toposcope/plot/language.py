@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from toposcope._validation import ToposcopeError
-from toposcope.plot.sheet import color_limits, grid_image, plot_sheet
+from toposcope.plot.sheet import color_limits, grid_image, layer_labels, plot_sheet
 
 __all__ = ["TmapRow", "layer_units", "mask_outline", "plot_tmap_rows", "plot_window_rows", "tau_colors"]
 
@@ -41,10 +41,6 @@ def layer_units(data: xr.Dataset | xr.DataArray, layer: str) -> np.ndarray:
     if not layer or "layer" not in data.coords:
         return np.arange(data.sizes["unit"])
     return np.flatnonzero(np.asarray(data["layer"].values).astype(str) == layer)
-
-
-def _short(layer: str) -> str:
-    return layer if len(layer) <= 22 else "..." + layer[-19:]
 
 
 def tau_colors(taus: Mapping[str, float | None]) -> dict[str, Any]:
@@ -82,6 +78,7 @@ def plot_window_rows(
     if not results or not layers:
         raise ToposcopeError("plot_window_rows needs at least one model and one layer")
     taus = dict(taus or {})
+    labels = layer_labels(layers)
     colors = tau_colors({model: taus.get(model) for model in results})
     n_rows, n_cols = 2 * len(results), len(layers)
     figure = Figure(figsize=(1.5 * n_cols + 4.2, 1.45 * n_rows + 0.8), layout="constrained")
@@ -95,7 +92,7 @@ def plot_window_rows(
                                                        (1.0 - part, EXPONENTIAL_CMAP, "exponential"))):
                 ax = figure.add_subplot(grid[2 * i + k, j])
                 plot_sheet(values, ax=ax, cmap=cmap, vmin=0.0, vmax=1.0, colorbar=False,
-                           title=_short(layer) if i == 0 and k == 0 else None)
+                           title=labels[layer] if i == 0 and k == 0 else None)
                 rows[kind].append(ax)
                 if j == 0:
                     ax.set_ylabel(f"{model}\n{'power law c' if k == 0 else 'exponential 1-c'}", fontsize=7)
@@ -131,7 +128,7 @@ def _window_summary(figure: Any, grid: Any, results: Mapping[str, xr.Dataset], l
         axes[1].set_ylabel("median yoking index", fontsize=8)
         axes[1].axhline(0.0, color="0.6", lw=0.6)
     for ax in axes:
-        ax.set_xticks(x, [_short(layer) for layer in layers], rotation=90, fontsize=6)
+        ax.set_xticks(x, list(layer_labels(layers).values()), rotation=90, fontsize=6)
         ax.tick_params(labelsize=7)
 
 
@@ -233,6 +230,7 @@ def plot_tmap_rows(
         raise ToposcopeError("plot_tmap_rows needs at least one row and one layer")
     per_row = -(-len(layers) // ncols)
     width = min(ncols, len(layers))
+    labels = layer_labels(layers)
     low, high = color_limits([np.asarray(r.values.values, dtype=np.float64) for r in rows], center=0.0)
     with_summary = any(r.morans_i for r in rows)
     figure = Figure(figsize=(1.55 * width + (3.6 if with_summary else 0.8), 1.55 * per_row * len(rows) + 0.9),
@@ -245,7 +243,7 @@ def plot_tmap_rows(
             ax = figure.add_subplot(grid[i * per_row + j // ncols, j % ncols])
             index = layer_units(row.values, layer)
             plot_sheet(row.values.isel(unit=index), ax=ax, center=0.0, vmax=high, colorbar=False,
-                       title=_short(layer) if i == 0 or per_row > 1 else None)
+                       title=labels[layer] if i == 0 or per_row > 1 else None)
             if row.outline is not None:
                 _draw_outline(ax, row.outline.isel(unit=index))
             if j % ncols == 0:
@@ -260,7 +258,7 @@ def plot_tmap_rows(
             if row.morans_i:
                 ax.plot(x, [row.morans_i.get(layer, np.nan) for layer in layers], marker="o", ms=3, lw=1.2,
                         label=row.label)
-        ax.set_xticks(x, [_short(layer) for layer in layers], rotation=90, fontsize=6)
+        ax.set_xticks(x, [labels[layer] for layer in layers], rotation=90, fontsize=6)
         ax.set_ylabel("Moran's I of the t-map", fontsize=8)
         ax.axhline(0.0, color="0.6", lw=0.6)
         ax.legend(fontsize=6, frameon=False)

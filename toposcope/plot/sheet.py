@@ -13,7 +13,7 @@ pyplot, so nothing here touches a global figure or needs a display.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from toposcope._validation import ToposcopeError, check_positive_int
 
-__all__ = ["color_limits", "grid_image", "plot_sheet", "plot_sheets", "save_figure"]
+__all__ = ["color_limits", "grid_image", "layer_labels", "plot_sheet", "plot_sheets", "save_figure"]
 
 #: Colormaps used when none is given: sequential, or diverging around ``center``.
 SEQUENTIAL = "viridis"
@@ -82,6 +82,36 @@ def grid_image(values: Any) -> tuple[np.ndarray, tuple[float, float]] | None:
         return None
     image[row, col] = data
     return image, (float(x0), float(y0))
+
+
+def layer_labels(layers: Sequence[str], width: int = 22) -> dict[str, str]:
+    """Short, still distinct panel labels for layer names.
+
+    Dotted components shared by every name at the start and end are dropped,
+    except the last shared leading one, which names what the index counts
+    (``encoder.layer.3.intermediate.dense`` -> ``layer.3``, ``h.0.mlp.c_fc`` ->
+    ``h.0``); a single layer keeps its name. Labels longer than ``width`` keep
+    their end.
+
+    Examples
+    --------
+    >>> layer_labels(["h.0.mlp.c_fc", "h.1.mlp.c_fc"])
+    {'h.0.mlp.c_fc': 'h.0', 'h.1.mlp.c_fc': 'h.1'}
+    """
+    names = [str(name) for name in layers]
+    parts = [name.split(".") for name in names]
+    lead = trail = 0
+    if len(set(names)) > 1:
+        shortest = min(len(p) for p in parts)
+        while lead < shortest - 1 and len({p[lead] for p in parts}) == 1:
+            lead += 1
+        while trail < shortest - lead - 1 and len({p[len(p) - 1 - trail] for p in parts}) == 1:
+            trail += 1
+    labels = {}
+    for name, split in zip(names, parts):
+        label = ".".join(split[max(lead - 1, 0):len(split) - trail]) if lead or trail else name
+        labels[name] = label if len(label) <= width else "..." + label[-(width - 3):]
+    return labels
 
 
 def color_limits(

@@ -19,7 +19,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError
 from toposcope.analysis.integration import window_model, window_strengths
-from toposcope.plot.sheet import grid_image, plot_sheet
+from toposcope.plot.sheet import grid_image, layer_labels, plot_sheet
 
 __all__ = ["WINDOW_VARIABLES", "plot_localizer", "plot_theta", "plot_window_maps", "plot_window_rgb"]
 
@@ -43,10 +43,6 @@ def _layer(values: xr.DataArray, layer: str) -> xr.DataArray:
     if not layer:
         return values
     return values.isel(unit=np.flatnonzero(np.asarray(values["layer"].values).astype(str) == layer))
-
-
-def _short(layer: str) -> str:
-    return layer if len(layer) <= 24 else "..." + layer[-21:]
 
 
 def _figure(rows: int, cols: int, size: float = 2.6) -> tuple[Any, np.ndarray]:
@@ -77,6 +73,7 @@ def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None)
     if missing or not chosen:
         raise ToposcopeError(f"windows have no variable(s) {missing or chosen}; they have {sorted(result.data_vars)}")
     layers = _layers(result)
+    short = layer_labels(layers)
     figure, axes = _figure(len(layers), len(chosen))
     for j, name in enumerate(chosen):
         (low, high), label = WINDOW_VARIABLES.get(name, ((None, None), name))
@@ -90,7 +87,7 @@ def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None)
                        vmax=vmax if center is None else (float(np.percentile(np.abs(finite), 99)) if finite.size
                                                          else None),
                        center=center, colorbar=i == len(layers) - 1, label=label,
-                       title=f"{label}\n{_short(layer)}" if i == 0 else _short(layer))
+                       title=f"{label}\n{short[layer]}" if i == 0 else short[layer])
     return figure
 
 
@@ -126,6 +123,7 @@ def plot_window_rgb(result: xr.Dataset, yoking_scale: float | None = None, title
     """
     strength = window_strengths(result, yoking_scale)
     layers = _layers(result)
+    short = layer_labels(layers)
     figure, axes = _figure(1, len(layers))
     for ax, layer in zip(axes[0], layers):
         part = _layer(strength, layer)
@@ -137,7 +135,7 @@ def plot_window_rgb(result: xr.Dataset, yoking_scale: float | None = None, title
             ax.scatter(part["x"].values, part["y"].values, c=colors, s=max(2.0, 4000 / len(colors)), marker="s")
             ax.invert_yaxis()
             ax.set_aspect("equal")
-        ax.set_title(_short(layer), fontsize=9)
+        ax.set_title(short[layer], fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     figure.suptitle(title or "red: power law (c)   green: exponential (1 - c)   blue: sentence-yoked", fontsize=10)
@@ -154,11 +152,13 @@ def plot_theta(result: xr.Dataset) -> Any:
     fine = np.linspace(delta.min(), delta.max(), 200)
     from matplotlib import colormaps
 
-    colors = colormaps["viridis"](np.linspace(0, 0.9, len(_layers(result))))
-    for color, layer in zip(colors, _layers(result)):
+    layers = _layers(result)
+    short = layer_labels(layers)
+    colors = colormaps["viridis"](np.linspace(0, 0.9, len(layers)))
+    for color, layer in zip(colors, layers):
         part = result.isel(unit=np.flatnonzero(np.asarray(result["layer"].values).astype(str) == layer)) if layer \
             else result
-        ax.plot(delta, np.nanmedian(part["theta"].values, axis=0), "o", color=color, ms=3, label=_short(layer))
+        ax.plot(delta, np.nanmedian(part["theta"].values, axis=0), "o", color=color, ms=3, label=short[layer])
         params = [float(np.nanmedian(part[k].values)) for k in ("a", "b", "c")]
         ax.plot(fine, window_model(fine, *params), "-", color=color, lw=1)
     ax.set_xlabel("lag delta (words)")
@@ -172,13 +172,14 @@ def plot_localizer(result: xr.Dataset) -> Any:
     if "t" not in result or "selective" not in result:
         raise ToposcopeError("localizer result needs 't' and 'selective'; make it with analysis.localizer.localize")
     layers = _layers(result)
+    short = layer_labels(layers)
     figure, axes = _figure(2, len(layers))
     t = result["t"]
     finite = np.abs(t.values[np.isfinite(t.values)])
     vmax = float(np.percentile(finite, 99)) if finite.size else None
     for j, layer in enumerate(layers):
         plot_sheet(_layer(t, layer), ax=axes[0, j], center=0.0, vmax=vmax, colorbar=j == len(layers) - 1,
-                   label="Welch t", title=_short(layer))
+                   label="Welch t", title=short[layer])
         plot_sheet(_layer(result["selective"].astype(float), layer), ax=axes[1, j], cmap="Greys", vmin=0, vmax=1,
                    colorbar=False, title="selective")
     figure.suptitle(f"{result.attrs.get('contrast', 'contrast')}", fontsize=10)
