@@ -43,13 +43,13 @@ from pathlib import Path
 from typing import Any
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.figures import language, toponets
+from toposcope.figures import language, tdann, toponets
 from toposcope.figures._run import Run, Skip, is_baseline, load_run
 
 __all__ = ["FIGURES", "Run", "build_figures", "check_figure_names", "is_baseline", "load_run"]
 
 #: file stem -> builder(run, folder) -> files written, in drawing order; each module owns one paper's.
-FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **language.FIGURES}
+FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **tdann.FIGURES, **language.FIGURES}
 
 
 def check_figure_names(names: Any) -> list[str]:
