@@ -42,7 +42,8 @@ def test_every_figure_is_png_pdf_and_data(demo_run):
     # Two demo models are too few for Fig. 3's Fisher z: skipped, with the reason.
     # (The TDANN and TopoLM figures need other analyses: skipped too, checked in their own tests.)
     toponets = [s for s in skipped if s.split(":")[0] in TOPONETS]
-    assert len(toponets) == 1 and toponets[0].startswith("fig3_dimensionality:") and ">= 4 models" in toponets[0]
+    assert len(toponets) == 1 and toponets[0].startswith("fig3_dimensionality:")
+    assert ">= 4 topographic models" in toponets[0]
     assert not list(folder.glob(".*.tmp"))
 
 
@@ -118,7 +119,11 @@ def test_fig3_on_planted_models(tmp_path):
     table = pd.read_csv(out / "figures" / "paper" / "fig3_dimensionality.csv")
     np.testing.assert_allclose(table["performance"], [0.5, 0.6, 0.7, 0.8, 0.9])
     stats = pd.read_csv(out / "figures" / "paper" / "fig3_dimensionality_stats.csv").set_index("x")
-    expected = compare_dimensionality(table["effective_dimensionality"], table["smoothness"], table["performance"])
+    # r and Fisher z over the four topographic models; m0 (tau = 0) is drawn but not counted.
+    assert table["topographic"].tolist() == [False, True, True, True, True]
+    counted = table[table["topographic"]]
+    expected = compare_dimensionality(counted["effective_dimensionality"], counted["smoothness"],
+                                      counted["performance"])
     np.testing.assert_allclose(stats.loc["smoothness", "r"], expected["r_smoothness"])
     np.testing.assert_allclose(stats.iloc[2][["r", "p"]].astype(float), [expected["z"], expected["p"]])
     # tau = 0 marks m0 as the baseline on Fig. 2.
@@ -166,3 +171,27 @@ def test_only_builds_the_named_figures(demo_run, tmp_path, capsys):
     assert main(["figures", str(copy), "--only", "fig4"]) == 2
     error = capsys.readouterr().err.strip()
     assert "unknown figure 'fig4'" in error and "fig4_efficiency" in error and "\n" not in error
+
+
+def test_fig5a_merges_floc_and_konkle_analyses(tmp_path):
+    """Fig. 5A's columns come from two selectivity analyses (fLOC, Konkle) of the same units."""
+    from toposcope.io import write_netcdf
+
+    out = tmp_path / "run"
+    (out).mkdir()
+    (out / "recipe.json").write_text(json.dumps({"name": "fig5a"}))
+    units = {"x": ("unit", np.tile(np.arange(4.0), 4)), "y": ("unit", np.repeat(np.arange(4.0), 4)),
+             "layer": ("unit", ["layer3.1.conv2"] * 16)}
+    faces = np.arange(16.0) - 8
+    size = np.where(np.arange(16) < 8, 5.0, -5.0)
+    for analysis, contrasts, values in (("selectivity", ["faces", "bodies"], [faces, -faces]),
+                                        ("selectivity_size_animacy", ["small_vs_big", "faces"], [size, 0 * faces])):
+        data = xr.Dataset({"t": (("contrast", "unit"), np.stack(values))}, coords={"contrast": contrasts, **units})
+        write_netcdf(data, out / "results" / analysis / "m.nc",
+                     {"recipe_model": "m", "analysis": analysis, "kind": "selectivity"})
+    written = build_figures(out, figures=["fig5a_tmaps"])
+    assert {p.name for p in written} == {"fig5a_tmaps.png", "fig5a_tmaps.pdf", "fig5a_tmaps.nc"}
+    with xr.open_dataset(out / "figures" / "paper" / "fig5a_tmaps.nc", engine="h5netcdf") as maps:
+        assert maps["contrast"].values.tolist() == ["faces", "bodies", "small_vs_big"]
+        # faces from the first analysis (by name), size from the second, each unit in place
+        np.testing.assert_array_equal(maps["t_0"].values, np.stack([faces, -faces, size]))

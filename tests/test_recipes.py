@@ -262,6 +262,16 @@ def test_folder_of_another_recipe_is_refused_unless_forced(tmp_path):
 
 
 # ----------------------------------------------------------------------------- expansion, shipped recipes
+def test_checkpoints_sharing_a_file_name_are_named_by_their_folder(tmp_path):
+    for seed in ("seed1", "seed0"):
+        (tmp_path / seed).mkdir()
+        (tmp_path / seed / "final.pt").write_bytes(b"")
+    recipe = parse_recipe({"models": [{"spec": "demo/topo", "checkpoints": "*/final.pt"}],
+                           "analyses": [{"kind": "topoloss"}]}, base_dir=tmp_path)
+    assert [m["name"] for m in recipe.models] == ["demo-topo-seed0-final", "demo-topo-seed1-final"]
+    assert [Path(m["options"]["checkpoint"]).parent.name for m in recipe.models] == ["seed0", "seed1"]
+
+
 def test_taus_and_checkpoint_globs_expand(tmp_path):
     (tmp_path / "ckpt").mkdir()
     for seed in (1, 0):
@@ -281,8 +291,8 @@ def test_taus_and_checkpoint_globs_expand(tmp_path):
 @pytest.mark.parametrize("name", shipped_recipes())
 def test_shipped_recipes_parse(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tdann" / "checkpoints").mkdir(parents=True)
-    (tmp_path / "tdann" / "checkpoints" / "seed0.torch").write_bytes(b"")
+    (tmp_path / "tdann" / "checkpoints" / "seed0").mkdir(parents=True)
+    (tmp_path / "tdann" / "checkpoints" / "seed0" / "model_final_checkpoint_phase199.torch").write_bytes(b"")
     recipe = load_recipe(name)
     assert recipe.name == name and expand(recipe)
     if name == "toponets_fig2":

@@ -322,11 +322,12 @@ def test_plot_helpers():
 # ----------------------------------------------------------------------------- the recipes
 def test_recipes_parse_with_the_papers_settings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tdann" / "checkpoints").mkdir(parents=True)
-    for seed in SEEDS:
-        (tmp_path / "tdann" / "checkpoints" / f"{seed}.torch").write_bytes(b"")
+    for seed in SEEDS:  # the release's layout: one folder per seed, the same file name in each
+        (tmp_path / "tdann" / "checkpoints" / seed).mkdir(parents=True)
+        (tmp_path / "tdann" / "checkpoints" / seed / "model_final_checkpoint_phase199.torch").write_bytes(b"")
     floc = load_recipe("tdann_floc")
-    assert [m["name"] for m in floc.models] == [f"tdann-resnet18-{s}" for s in SEEDS]
+    assert [m["name"] for m in floc.models] == [f"tdann-resnet18-{s}-model_final_checkpoint_phase199"
+                                                 for s in SEEDS]
     assert [a["kind"] for a in floc.analyses] == ["selectivity"]
     assert floc.analyses[0]["contrasts"] == DOMAINS and floc.analyses[0]["layers"] == ["layer4.1"]
     smooth = load_recipe("tdann_smoothness")
@@ -344,4 +345,4 @@ def test_recipes_parse_with_the_papers_settings(tmp_path, monkeypatch):
     assert [m["name"] for m in fig5a.models] == ["toponets-resnet18-tau50", "toponets-resnet18-tau0.5",
                                                  "untrained"]
     assert [a["contrasts"] for a in fig5a.analyses] == [["faces", "bodies", "places"],
-                                                         ["big_vs_small", "animate_vs_inanimate"]]
+                                                         ["small_vs_big", "animate_vs_inanimate"]]

@@ -97,6 +97,8 @@ class Contrast:
 CONTRASTS: dict[str, Contrast] = {
     **{name: Contrast(name, members) for name, members in DOMAINS.items()},
     "big_vs_small": Contrast("big_vs_small", ("big",), ("small",), label="size"),
+    # TopoNets Fig. 5A draws size as small - big (red = small).
+    "small_vs_big": Contrast("small_vs_big", ("small",), ("big",), label="size"),
     "animate_vs_inanimate": Contrast("animate_vs_inanimate", ("animate",), ("inanimate",), label="animacy"),
 }
 

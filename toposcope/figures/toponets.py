@@ -42,18 +42,21 @@ def _fig3(run: Run, folder: Path) -> list[Path]:
     from toposcope.plot.sheet import save_figure
 
     table = summary(run).dropna(subset=["smoothness", "performance", "effective_dimensionality"])
-    if len(table) < 4:
-        raise Skip(f"needs dimensionality, smoothness and performance for >= 4 models "
-                    f"(Fisher z), the run has {len(table)}")
-    args = (table["effective_dimensionality"], table["smoothness"], table["performance"])
-    stats = compare_dimensionality(*args)
-    figure = plot_dimensionality(*args, performance_label="task performance")
+    # The paper's r and Fisher z are over the topographic models; baselines are drawn, not counted.
+    topographic = table[table["topographic"]]
+    if len(topographic) < 4:
+        raise Skip(f"needs dimensionality, smoothness and performance for >= 4 topographic models "
+                   f"(Fisher z), the run has {len(topographic)}")
+    stats = compare_dimensionality(topographic["effective_dimensionality"], topographic["smoothness"],
+                                   topographic["performance"])
+    figure = plot_dimensionality(table["effective_dimensionality"], table["smoothness"], table["performance"],
+                                 performance_label="task performance", topographic=table["topographic"])
     stem = folder / "fig3_dimensionality"
     stats_table = pd.DataFrame([{"x": "performance", "r": stats["r_performance"], "p": stats["p_performance"]},
                                 {"x": "smoothness", "r": stats["r_smoothness"], "p": stats["p_smoothness"]},
                                 {"x": f"{stats['test']} (smoothness vs performance)", "r": stats["z"],
                                  "p": stats["p"]}])
-    return [*save_figure(figure, stem), write_csv(table.drop(columns="topographic"), stem.with_suffix(".csv")),
+    return [*save_figure(figure, stem), write_csv(table, stem.with_suffix(".csv")),
             write_csv(stats_table, folder / "fig3_dimensionality_stats.csv")]
 
 
@@ -110,15 +113,38 @@ def _curves(run: Run, folder: Path) -> list[Path]:
     return [*save_figure(figure, stem), write_csv(table[columns], stem.with_suffix(".csv"))]
 
 
+def _merged_tmaps(run: Run) -> dict[str, xr.DataArray]:
+    """Per model, the t-maps of all its selectivity analyses (fLOC, Konkle, ...) along ``contrast``.
+
+    Analyses are taken in name order; a contrast already present is kept from the
+    first, and an analysis over other units (another layer) than the first is left out.
+    """
+    merged: dict[str, xr.DataArray] = {}
+    for results in run.of_kind("selectivity").values():
+        for model, data in results.items():
+            tmap, first = data["t"], merged.get(model)
+            if first is None:
+                merged[model] = tmap
+                continue
+            same_units = tmap.sizes["unit"] == first.sizes["unit"] and all(
+                np.array_equal(tmap[c].values, first[c].values) for c in ("x", "y", "layer") if c in first.coords)
+            new = [c for c in tmap["contrast"].values if c not in first["contrast"].values]
+            if same_units and new:
+                # Unit coords from the first, so the concatenation does not compare or duplicate them.
+                extra = tmap.sel(contrast=new).drop_vars([c for c in tmap.coords if "unit" in tmap[c].dims])
+                merged[model] = xr.concat([first, extra.assign_coords(
+                    {c: first[c] for c in first.coords if "unit" in first[c].dims})], dim="contrast")
+    return merged
+
+
 def _fig5a(run: Run, folder: Path) -> list[Path]:
     from toposcope.io import write_netcdf
     from toposcope.plot.maps import FIG5A_CONTRASTS, plot_figure5a
     from toposcope.plot.sheet import save_figure
 
-    results = run.results.get("selectivity", {})
-    if not results:
+    maps = _merged_tmaps(run)
+    if not maps:
         raise Skip("needs selectivity results")
-    maps = {model: data["t"] for model, data in results.items()}
     shared = [str(c) for c in next(iter(maps.values()))["contrast"].values
               if all(c in m["contrast"].values for m in maps.values())]
     contrasts = [c for c in FIG5A_CONTRASTS if c in shared] or shared[:MAX_TMAP_COLUMNS]

@@ -163,10 +163,15 @@ def plot_smoothness_performance(
     return ax
 
 
-def _panel(ax: Any, x: np.ndarray, y: np.ndarray, r: float, p: float, xlabel: str) -> None:
-    ax.scatter(x, y, s=20, color="C0")
-    slope, intercept = np.polyfit(x, y, 1)
-    span = np.array([x.min(), x.max()])
+def _panel(ax: Any, x: np.ndarray, y: np.ndarray, r: float, p: float, xlabel: str,
+           counted: np.ndarray) -> None:
+    """ED against one variable: counted (topographic) models filled with their fit line, the rest hollow."""
+    ax.scatter(x[counted], y[counted], s=20, color="C0")
+    if (~counted).any():
+        ax.scatter(x[~counted], y[~counted], s=20, facecolors="none", edgecolors="k", label="baseline (not in r)")
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    slope, intercept = np.polyfit(x[counted], y[counted], 1)
+    span = np.array([x[counted].min(), x[counted].max()])
     ax.plot(span, slope * span + intercept, color="k", linewidth=1)
     ax.text(0.03, 0.97, f"r = {r:.2f}, p = {p:.2g}", transform=ax.transAxes, va="top", fontsize=8)
     ax.set_xlabel(xlabel)
@@ -180,6 +185,7 @@ def plot_dimensionality(
     *,
     dependent: bool = False,
     performance_label: str = "performance",
+    topographic: Sequence[bool] | None = None,
 ) -> Any:
     """Effective dimensionality against performance and against smoothness.
 
@@ -192,6 +198,9 @@ def plot_dimensionality(
         share a variable (ED) on the same models, instead of the independent
         Fisher z test; see :func:`toposcope.analysis.stats.compare_dimensionality`.
     performance_label : str
+    topographic : sequence of bool, shape (n_models,), optional
+        Which models count in r, p and the comparison (TopoNets Fig. 3 counts the
+        topographic models; baselines are drawn hollow). All by default.
 
     Returns
     -------
@@ -201,14 +210,17 @@ def plot_dimensionality(
     """
     from matplotlib.figure import Figure
 
-    result = compare_dimensionality(dimensionality, smoothness, performance, dependent=dependent)
+    compare_dimensionality(dimensionality, smoothness, performance)  # checks shapes and values first
     ed = np.asarray(dimensionality, dtype=np.float64)
+    x_performance, x_smoothness = (np.asarray(v, dtype=np.float64) for v in (performance, smoothness))
+    counted = np.ones(ed.size, dtype=bool) if topographic is None else np.asarray(topographic, dtype=bool)
+    if counted.shape != ed.shape:
+        raise ToposcopeError(f"topographic has {counted.size} flags for {ed.size} models; give one per model")
+    result = compare_dimensionality(ed[counted], x_smoothness[counted], x_performance[counted], dependent=dependent)
     figure = Figure(figsize=(7.0, 3.2), layout="constrained")
     left, right = figure.subplots(1, 2)
-    _panel(left, np.asarray(performance, dtype=np.float64), ed, result["r_performance"],
-           result["p_performance"], performance_label)
-    _panel(right, np.asarray(smoothness, dtype=np.float64), ed, result["r_smoothness"],
-           result["p_smoothness"], "smoothness")
+    _panel(left, x_performance, ed, result["r_performance"], result["p_performance"], performance_label, counted)
+    _panel(right, x_smoothness, ed, result["r_smoothness"], result["p_smoothness"], "smoothness", counted)
     figure.suptitle(f"{result['test']}, r(ED, smoothness) vs r(ED, {performance_label}): "
                     f"z = {result['z']:.2f}, p = {result['p']:.2g}", fontsize=9)
     return figure

@@ -23,7 +23,7 @@ from toposcope.plot.sheet import DIVERGING, color_limits, plot_sheet, save_figur
 __all__ = ["FIG5A_CONTRASTS", "PANEL_TITLES", "plot_figure5a", "plot_tmaps", "save_maps"]
 
 #: TopoNets Fig. 5A columns: faces, bodies, scenes, real-world size, animacy.
-FIG5A_CONTRASTS = ("faces", "bodies", "places", "big_vs_small", "animate_vs_inanimate")
+FIG5A_CONTRASTS = ("faces", "bodies", "places", "small_vs_big", "big_vs_small", "animate_vs_inanimate")
 
 #: Column titles for the named contrasts.
 PANEL_TITLES = {
@@ -33,6 +33,7 @@ PANEL_TITLES = {
     "characters": "characters",
     "objects": "objects",
     "big_vs_small": "size (big - small)",
+    "small_vs_big": "size (small - big)",
     "animate_vs_inanimate": "animacy (anim. - inanim.)",
 }
 

@@ -50,7 +50,7 @@ MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints")
 COMMON_KEYS = ("kind", "name", "stimuli", "layers", "batch_size", "text_mode")
 #: Each analysis kind's own parameters (passed to its library function).
 ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
-    "smoothness": ("bins", "mode", "seed"),
+    "smoothness": ("bins", "mode", "seed", "sampling", "window", "max_units", "max_windows", "n_pairs"),
     "dimensionality": ("form",),
     "selectivity": ("contrasts",),
     "topoloss": ("factor", "interpolation"),
@@ -224,8 +224,12 @@ def _expand_model(index: int, entry: Any, base_dir: Path) -> list[dict[str, Any]
         if not files:
             raise ToposcopeError(f"{where} checkpoints {pattern!r} matches no file "
                                  f"(relative paths are from the working folder {str(base_dir)!r})")
-        return [{"name": f"{base}-{_label(Path(f).stem)}", "spec": spec,
-                 "options": {**options, "checkpoint": str(Path(f).resolve())}} for f in files]
+        stems = [Path(f).stem for f in files]
+        # Released seeds often share a file name in per-seed folders (TDANN: seed_N/model_final_...):
+        # then the folder names the model.
+        labels = stems if len(set(stems)) == len(stems) else [f"{Path(f).parent.name}-{Path(f).stem}" for f in files]
+        return [{"name": f"{base}-{_label(label)}", "spec": spec,
+                 "options": {**options, "checkpoint": str(Path(f).resolve())}} for label, f in zip(labels, files)]
     return [{"name": base, "spec": spec, "options": options}]
 
 

@@ -77,8 +77,9 @@ def _responses(subject: Any, stimuli: Any, params: dict[str, Any], cache: Any) -
 def _smoothness(subject, stimuli, params, cache):
     from toposcope.analysis.layerwise import smoothness_by_layer
 
+    options = {k: params[k] for k in ("sampling", "window", "max_units", "max_windows", "n_pairs") if k in params}
     return smoothness_by_layer(_responses(subject, stimuli, params, cache), params.get("bins", 20),
-                               params.get("mode", "exact"), seed=params.get("seed", 0))
+                               params.get("mode", "exact"), seed=params.get("seed", 0), **options)
 
 
 def _dimensionality(subject, stimuli, params, cache):
