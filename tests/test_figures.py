@@ -139,6 +139,8 @@ def test_fig3_on_planted_models(tmp_path):
     ("demo-baseline", {}, True),
     ("x", {"model": "demo/baseline"}, True),
     ("demo-topo", {"model_options": "pool=mean"}, False),
+    ("untrained", {"model_options": "checkpoint=none, layout=channel"}, True),
+    ("seed0", {"model_options": "checkpoint=/ckpt/seed0/final.torch"}, False),
 ])
 def test_is_baseline(name, attrs, expected):
     assert is_baseline(name, attrs) is expected

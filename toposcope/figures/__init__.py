@@ -4,18 +4,35 @@
 ``OUT/figures/paper/``, every figure its inputs allow, each as PNG and PDF with
 the numbers behind it beside it (same stem, ``.csv`` or ``.nc``):
 
-=========================  =====================================  ==============================
-file stem                  what (TopoNets figure)                 needs results of
-=========================  =====================================  ==============================
-fig2_smoothness_performance smoothness vs performance, Pareto front smoothness + a performance
-fig3_dimensionality        ED vs performance and vs smoothness,   dimensionality, smoothness,
-                           Pearson r, p; Fisher z between them    a performance; >= 4 models
-fig4_efficiency            performance change vs share pruned /   efficiency
-                           downsampled
-smoothness_curves          correlation vs distance per layer,     smoothness
-                           chance band (one panel per model)
-fig5a_tmaps                t-maps of the last layer per model     selectivity
-=========================  =====================================  ==============================
+=============================  =========================================  ===============================
+file stem                      what                                       needs results of
+=============================  =========================================  ===============================
+fig2_smoothness_performance    TopoNets Fig. 2: smoothness vs             smoothness + a performance
+                               performance, Pareto front
+fig3_dimensionality            TopoNets Fig. 3: ED vs performance and     dimensionality, smoothness,
+                               vs smoothness, r, p; Fisher z              a performance; >= 4 models
+fig4_efficiency                TopoNets Fig. 4: performance change vs     efficiency
+                               share pruned / downsampled
+smoothness_curves              correlation vs distance per layer,         smoothness
+                               chance band (one panel per model)
+fig5a_tmaps                    TopoNets Fig. 5A: t-maps of the last       selectivity (fLOC and Konkle
+                               layer per model                            analyses merged per model)
+fig5b_windows                  TopoNets Fig. 5B: power-law / exponential  windows
+                               window maps by tau, layer medians
+tdann_floc_maps                TDANN Fig. 3: per-seed fLOC t-maps,        selectivity
+                               domain map, patches, category smoothness
+tdann_smoothness               TDANN Fig. S1: correlation vs cortical     smoothness
+                               distance, mean +- SD over seeds
+topolm_localizer               TopoLM: sentences vs non-words t-maps,     localizer (sentences_vs_*)
+                               selective units outlined, Moran's I
+topolm_nouns_verbs             TopoLM: nouns vs verbs t-maps per          localizer (nouns_vs_verbs)
+                               stimulus set, Moran's I
+=============================  =========================================  ===============================
+
+The rules each paper's module applies (which analysis is the language
+localizer, which models are seeds of one configuration) are in the docstrings of
+:mod:`toposcope.figures.toponets`, :mod:`toposcope.figures.tdann` and
+:mod:`toposcope.figures.language`.
 
 Conventions (documented because the papers leave them implicit):
 
@@ -26,9 +43,10 @@ Conventions (documented because the papers leave them implicit):
   files when the run recorded one; otherwise the unpruned accuracy of its
   efficiency result (``attrs["baseline"]``).
 * A model is a **baseline** (hollow, black) when its load options hold
-  ``tau = 0`` (e.g. from a recipe's ``taus = [0, ...]``) or ``topographic = false``,
-  or when its recipe name or spec contains ``"baseline"``; every other model is
-  topographic (filled, coloured).
+  ``tau = 0`` (e.g. from a recipe's ``taus = [0, ...]``), ``topographic = false``
+  or ``checkpoint = "none"`` (untrained), or when its recipe name or spec contains
+  ``"baseline"``; every other model is topographic (filled, coloured). Fig. 3's
+  r and Fisher z count the topographic models only, as the paper's do.
 
 A recipe may list the figures it is for (``[recipe] figures = ["fig5a_tmaps"]``);
 then only those are built. Figures whose inputs are absent are skipped with a

@@ -114,6 +114,8 @@ def is_baseline(name: str, attrs: dict[str, Any]) -> bool:
         pass
     if options.get("topographic", "").lower() in ("false", "0", "no"):
         return True
+    if options.get("checkpoint", "").lower() == "none":  # random weights: an untrained control
+        return True
     return "baseline" in name.lower() or "baseline" in str(attrs.get("model", "")).lower()
 
 
