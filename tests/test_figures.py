@@ -197,3 +197,92 @@ def test_fig5a_merges_floc_and_konkle_analyses(tmp_path):
         assert maps["contrast"].values.tolist() == ["faces", "bodies", "small_vs_big"]
         # faces from the first analysis (by name), size from the second, each unit in place
         np.testing.assert_array_equal(maps["t_0"].values, np.stack([faces, -faces, size]))
+
+
+# ----------------------------------------------------------------------------- paper styling, Figs. 2 and 3
+PAPER_MODELS = [  # spec, tau, smoothness, performance, ED (shaped like the published panels)
+    ("toponets/resnet18", 0, .18, .70, 29.0), ("toponets/resnet18", 0.5, .30, .69, 26.5),
+    ("toponets/resnet18", 5, .70, .66, 19.0), ("toponets/resnet18", 20, .92, .62, 15.0),
+    ("toponets/resnet18", 50, .97, .59, 12.4), ("toponets/vit_b_32", 0, .25, .68, 45.0),
+    ("toponets/vit_b_32", 10, .84, .655, 24.0), ("toponets/nanogpt", 0, .20, .78, 41.0),
+    ("toponets/nanogpt", 0.5, .67, .76, 25.5), ("toponets/nanogpt", 1, .85, .75, 19.7),
+    ("toponets/nanogpt", 3, .95, .74, 15.0), ("toponets/nanogpt", 50, 1.1, .72, 11.0),
+]
+
+
+def _paper_run(folder):
+    from toposcope.io import write_netcdf
+
+    folder.mkdir(parents=True)
+    (folder / "recipe.json").write_text(json.dumps({"name": "paper"}))
+    for spec, tau, smooth, perf, ed in PAPER_MODELS:
+        name = f"{spec.split('/')[1]}-tau{tau}"
+        attrs = {"recipe_model": name, "model": spec, "model_options": f"tau={tau}", "performance": perf}
+        write_netcdf(xr.Dataset({"score_toponets": ("layer", [smooth, smooth])}, coords={"layer": ["a", "b"]}),
+                     folder / "results" / "smoothness" / f"{name}.nc", {**attrs, "kind": "smoothness"})
+        write_netcdf(xr.Dataset({"effective_dimensionality": ("layer", [ed, ed])}, coords={"layer": ["a", "b"]}),
+                     folder / "results" / "dimensionality" / f"{name}.nc", {**attrs, "kind": "dimensionality"})
+    return folder
+
+
+def test_models_are_styled_as_in_the_paper(tmp_path):
+    from matplotlib.colors import to_rgb
+
+    from toposcope.figures import load_run
+    from toposcope.figures._style import model_styles
+
+    styles = model_styles(load_run(_paper_run(tmp_path / "run")))
+    assert {s.family for s in styles.values()} == {"ResNet-18", "ViT-b32", "NanoGPT"}
+    assert styles["nanogpt-tau3"].modality == "language" and styles["resnet18-tau5"].modality == "vision"
+    # Hue per architecture (ResNet-18 and NanoGPT red, ViT green), darker with larger tau.
+    def rgb(model):
+        return np.array(to_rgb(styles[model].color))
+    for model in ("resnet18-tau5", "nanogpt-tau1"):
+        r, g, b = rgb(model)
+        assert r > g and r > b
+    r, g, b = rgb("vit_b_32-tau10")
+    assert g > r and g > b
+    brightness = [rgb(f"resnet18-tau{t}").sum() for t in (0.5, 5, 20, 50)]
+    assert brightness == sorted(brightness, reverse=True)
+    # Baselines are hollow and named by architecture; topographic points by tau.
+    assert not styles["resnet18-tau0"].topographic and styles["resnet18-tau0"].label == "ResNet-18 (baseline)"
+    assert styles["resnet18-tau50"].label == "\u03c4 = 50" and styles["resnet18-tau50"].tau == 50.0
+
+
+def test_fig2_and_fig3_split_vision_and_language(tmp_path):
+    from toposcope.analysis.stats import compare_dimensionality, pareto_front
+
+    out = _paper_run(tmp_path / "run")
+    build_figures(out, figures=["fig2_smoothness_performance", "fig3_dimensionality"])
+    folder = out / "figures" / "paper"
+    fig2 = pd.read_csv(folder / "fig2_smoothness_performance.csv")
+    assert set(fig2["modality"]) == {"vision", "language"}
+    for modality, part in fig2.groupby("modality"):  # the front is taken within each panel
+        expected = set(part["model"].iloc[pareto_front(part["smoothness"], part["performance"])])
+        assert set(part.loc[part["pareto_front"], "model"]) == expected
+    stats = pd.read_csv(folder / "fig3_dimensionality_stats.csv")
+    table = pd.read_csv(folder / "fig3_dimensionality.csv")
+    for modality in ("vision", "language"):
+        counted = table[(table["modality"] == modality) & table["topographic"]]
+        assert len(counted) == {"vision": 5, "language": 4}[modality]
+        expected = compare_dimensionality(counted["effective_dimensionality"], counted["smoothness"],
+                                          counted["performance"])
+        rows = stats[stats["modality"] == modality].set_index("x")
+        np.testing.assert_allclose(rows.loc["smoothness", "r"], expected["r_smoothness"])
+        np.testing.assert_allclose(rows.loc["performance", "p"], expected["p_performance"])
+        assert set(rows["n"]) == {len(counted)}
+
+
+def test_emptiest_corner_avoids_the_points():
+    from matplotlib.figure import Figure
+
+    from toposcope.plot.models import emptiest_corner
+
+    ax = Figure().subplots()
+    # Two points upper left, one upper right, one lower left, none lower right (0.9, 0.5 is mid-height).
+    x, y = [0.0, 0.1, 1.0, 0.05, 0.9], [1.0, 0.9, 1.0, 0.0, 0.5]
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    assert emptiest_corner(ax, x, y) == (0.97, 0.03, "right", "bottom")
+    # Ties go to the first corner in reading order.
+    assert emptiest_corner(ax, [0.5], [0.5]) == (0.03, 0.97, "left", "top")

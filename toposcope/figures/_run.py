@@ -13,7 +13,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["Run", "Skip", "is_baseline", "load_run", "performance", "summary", "write_csv"]
+__all__ = ["Run", "Skip", "is_baseline", "load_run", "model_options", "performance", "summary", "write_csv"]
 
 
 class Skip(Exception):
@@ -98,7 +98,8 @@ def load_run(out_dir: str | Path) -> Run:
     return run
 
 
-def _options(attrs: dict[str, Any]) -> dict[str, str]:
+def model_options(attrs: dict[str, Any]) -> dict[str, str]:
+    """A result's ``model_options`` attr (``"pool=mean, tau=5.0"``) as a dict of strings."""
     text = str(attrs.get("model_options", "") or "")
     pairs = (part.split("=", 1) for part in text.split(", ") if "=" in part)
     return {key.strip(): value.strip() for key, value in pairs}
@@ -106,7 +107,7 @@ def _options(attrs: dict[str, Any]) -> dict[str, str]:
 
 def is_baseline(name: str, attrs: dict[str, Any]) -> bool:
     """Whether a model is a non-topographic baseline (see the module docstring for the rule)."""
-    options = _options(attrs)
+    options = model_options(attrs)
     try:
         if "tau" in options and float(options["tau"]) == 0.0:
             return True

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from toposcope.figures._run import Run, Skip, _options, write_csv
+from toposcope.figures._run import Run, Skip, model_options, write_csv
 
 __all__ = ["FIGURES", "TMAP_COLUMNS", "language_localizer", "layer_names", "noun_verb_analyses", "tau_of"]
 
@@ -72,7 +72,7 @@ def layer_names(data: xr.Dataset) -> list[str]:
 def tau_of(run: Run, model: str) -> float | None:
     """The model's ``tau`` load option as a number, or None."""
     try:
-        return float(_options(run.attrs.get(model, {}))["tau"])
+        return float(model_options(run.attrs.get(model, {}))["tau"])
     except (KeyError, ValueError):
         return None
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from toposcope.figures._run import Run, Skip, is_baseline, summary, write_csv
+from toposcope.figures._style import model_styles
 
 __all__ = ["FIGURES", "MAX_TMAP_COLUMNS"]
 
@@ -17,47 +19,96 @@ __all__ = ["FIGURES", "MAX_TMAP_COLUMNS"]
 MAX_TMAP_COLUMNS = 6
 
 
+def _styled_summary(run: Run) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`summary` with each model's family, tau, modality and label, and the styles themselves."""
+    table = summary(run)
+    styles = model_styles(run, table["model"].tolist())
+    for column in ("family", "tau", "modality", "label"):
+        table[column] = [getattr(styles[m], column) for m in table["model"]]
+    return table, styles
+
+
+def _modalities(table: pd.DataFrame) -> list[str]:
+    return [m for m in ("vision", "language") if (table["modality"] == m).any()]
+
+
 def _fig2(run: Run, folder: Path) -> list[Path]:
+    from matplotlib.figure import Figure
+
     from toposcope.analysis.stats import pareto_front
-    from toposcope.plot.curves import plot_smoothness_performance
+    from toposcope.plot.models import plot_family_trends, plot_model_points
     from toposcope.plot.sheet import save_figure
 
-    table = summary(run).dropna(subset=["smoothness", "performance"])
+    table, styles = _styled_summary(run)
+    table = table.dropna(subset=["smoothness", "performance"]).drop(columns="effective_dimensionality")
     if table.empty:
         raise Skip("needs smoothness results and a performance (efficiency results or a 'performance' attr) "
-                    "for at least one model")
-    table = table.drop(columns="effective_dimensionality").reset_index(drop=True)
-    front = pareto_front(table["smoothness"], table["performance"])
-    table["pareto_front"] = np.isin(np.arange(len(table)), front)
-    ax = plot_smoothness_performance(table["smoothness"], table["performance"], labels=table["model"],
-                                     topographic=table["topographic"], xlabel="smoothness (mean over layers)",
-                                     ylabel="task performance")
+                   "for at least one model")
+    table = table.reset_index(drop=True)
+    modalities = _modalities(table)
+    # As the paper: vision and language models side by side, each architecture its hue and dashed trend.
+    figure = Figure(figsize=(5.0 * len(modalities), 4.0), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, len(modalities)))
+    table["pareto_front"] = False
+    for ax, modality in zip(axes, modalities):
+        part = table[table["modality"] == modality]
+        front = part.index[pareto_front(part["smoothness"], part["performance"])]
+        table.loc[front, "pareto_front"] = True
+        chosen = [styles[m] for m in part["model"]]
+        plot_family_trends(ax, part["smoothness"], part["performance"], chosen)
+        plot_model_points(ax, part["smoothness"], part["performance"], chosen)
+        ax.set_title(f"{modality} models", fontsize=10, fontweight="bold")
+        ax.set_xlabel("smoothness (degree of topography)")
+        ax.set_ylabel("task performance")
     stem = folder / "fig2_smoothness_performance"
-    return [*save_figure(ax.figure, stem), write_csv(table, stem.with_suffix(".csv"))]
+    return [*save_figure(figure, stem), write_csv(table, stem.with_suffix(".csv"))]
 
 
 def _fig3(run: Run, folder: Path) -> list[Path]:
+    from matplotlib.figure import Figure
+
     from toposcope.analysis.stats import compare_dimensionality
-    from toposcope.plot.curves import plot_dimensionality
+    from toposcope.plot.models import emptiest_corner, plot_model_points
     from toposcope.plot.sheet import save_figure
 
-    table = summary(run).dropna(subset=["smoothness", "performance", "effective_dimensionality"])
-    # The paper's r and Fisher z are over the topographic models; baselines are drawn, not counted.
-    topographic = table[table["topographic"]]
-    if len(topographic) < 4:
-        raise Skip(f"needs dimensionality, smoothness and performance for >= 4 topographic models "
-                   f"(Fisher z), the run has {len(topographic)}")
-    stats = compare_dimensionality(topographic["effective_dimensionality"], topographic["smoothness"],
-                                   topographic["performance"])
-    figure = plot_dimensionality(table["effective_dimensionality"], table["smoothness"], table["performance"],
-                                 performance_label="task performance", topographic=table["topographic"])
+    table, styles = _styled_summary(run)
+    table = table.dropna(subset=["smoothness", "performance", "effective_dimensionality"]).reset_index(drop=True)
+    # The paper's r and Fisher z are over the topographic models of each modality; baselines are drawn, not counted.
+    counts = {m: int((table["topographic"] & (table["modality"] == m)).sum()) for m in _modalities(table)}
+    rows = [m for m, n in counts.items() if n >= 4]
+    if not rows:
+        raise Skip(f"needs dimensionality, smoothness and performance for >= 4 topographic models of one "
+                   f"modality (Fisher z), the run has {counts or 0}")
+    figure = Figure(figsize=(8.0, 3.4 * len(rows)), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(len(rows), 2))
+    stats_rows = []
+    for (left, right), modality in zip(axes, rows):
+        part = table[table["modality"] == modality]
+        counted = part[part["topographic"]]
+        stats = compare_dimensionality(counted["effective_dimensionality"], counted["smoothness"],
+                                       counted["performance"])
+        chosen = [styles[m] for m in part["model"]]
+        for ax, x, r, p, xlabel in ((left, "performance", stats["r_performance"], stats["p_performance"],
+                                     "task performance"),
+                                    (right, "smoothness", stats["r_smoothness"], stats["p_smoothness"],
+                                     "degree of topography (smoothness)")):
+            plot_model_points(ax, part[x], part["effective_dimensionality"], chosen)
+            tx, ty, ha, va = emptiest_corner(ax, part[x], part["effective_dimensionality"])
+            ax.text(tx, ty, f"{modality.capitalize()}\nR = {r:.2f}, P = {p:.2g}", transform=ax.transAxes,
+                    ha=ha, va=va, fontsize=9, fontweight="bold")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("effective dimensionality")
+        left.set_title(f"{stats['test']}, r(ED, smoothness) vs r(ED, performance): z = {stats['z']:.2f}, "
+                       f"p = {stats['p']:.2g} ({len(counted)} topographic models)", fontsize=8, loc="left")
+        stats_rows += [{"modality": modality, "x": "performance", "r": stats["r_performance"],
+                        "p": stats["p_performance"], "n": len(counted)},
+                       {"modality": modality, "x": "smoothness", "r": stats["r_smoothness"],
+                        "p": stats["p_smoothness"], "n": len(counted)},
+                       {"modality": modality, "x": f"{stats['test']} (smoothness vs performance)", "r": stats["z"],
+                        "p": stats["p"], "n": len(counted)}]
     stem = folder / "fig3_dimensionality"
-    stats_table = pd.DataFrame([{"x": "performance", "r": stats["r_performance"], "p": stats["p_performance"]},
-                                {"x": "smoothness", "r": stats["r_smoothness"], "p": stats["p_smoothness"]},
-                                {"x": f"{stats['test']} (smoothness vs performance)", "r": stats["z"],
-                                 "p": stats["p"]}])
     return [*save_figure(figure, stem), write_csv(table, stem.with_suffix(".csv")),
-            write_csv(stats_table, folder / "fig3_dimensionality_stats.csv")]
+            write_csv(pd.DataFrame(stats_rows), folder / "fig3_dimensionality_stats.csv")]
 
 
 def _fig4(run: Run, folder: Path) -> list[Path]:
@@ -68,7 +119,15 @@ def _fig4(run: Run, folder: Path) -> list[Path]:
     if not results:
         raise Skip("needs efficiency results")
     flags = {model: not is_baseline(model, run.attrs[model]) for model in results}
-    figure = plot_efficiency(results, flags)
+    # As the paper: legend "tau = X" in the architecture's hue, darker with tau; baselines black.
+    styles = model_styles(run, list(results))
+    several = len({s.family for s in styles.values()}) > 1
+    shown = {m: f"{s.family}, {s.label}" if several and s.topographic else s.label for m, s in styles.items()}
+    if len(set(shown.values())) < len(shown):
+        shown = {m: m for m in results}
+    order = sorted(results, key=lambda m: (styles[m].family, styles[m].topographic, styles[m].tau or 0.0))
+    figure = plot_efficiency({shown[m]: results[m] for m in order}, {shown[m]: flags[m] for m in order},
+                             colors={shown[m]: styles[m].color for m in order})
     rows = []
     for model, data in results.items():
         base = {"model": model, "topographic": flags[model]}

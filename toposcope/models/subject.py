@@ -121,6 +121,7 @@ class Subject:
             "model": self.name,
             "checkpoint_sha256": self.identity,
             "model_options": ", ".join(f"{k}={v}" for k, v in sorted(options.items())),
+            "modality": self.modality,
         }
 
 

@@ -55,6 +55,7 @@ def plot_efficiency(
     *,
     variable: str = "change",
     cmap: str = "viridis",
+    colors: Mapping[str, Any] | None = None,
 ) -> Any:
     """Performance change against the fraction pruned and / or downsampled, per model.
 
@@ -70,6 +71,9 @@ def plot_efficiency(
     variable : {"change", "relative_change", "performance"}
     cmap : str
         Colormap along which the topographic models are coloured.
+    colors : mapping of str to colour, optional
+        Colours of some topographic models by label (e.g. the papers' hue per
+        architecture, shaded by tau); the others take ``cmap``'s.
 
     Returns
     -------
@@ -108,6 +112,7 @@ def plot_efficiency(
     for label in labels:
         if flags[label]:
             colour_of[label], k = colours[k], k + 1
+    colour_of.update({label: colour for label, colour in (colors or {}).items() if flags.get(label)})
     figure = Figure(figsize=(4.0 * len(kinds), 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(kinds)))
     for ax, (xlabel, curves) in zip(axes, kinds.items()):
