@@ -90,16 +90,20 @@ def _open(path) -> xr.Dataset:
 
 
 # ----------------------------------------------------------------------------- end to end: windows
-@pytest.fixture(scope="module")
-def windows_run(tmp_path_factory):
-    """demo_lm's integration windows through a recipe (synthetic grammar text), then the figures."""
-    root = tmp_path_factory.mktemp("windows-run")
-    recipe = root / "windows.toml"
-    recipe.write_text(WINDOWS_RECIPE.format(corpus="synthetic"), encoding="utf-8")
+def _run_and_draw(root, text):
+    """Run the recipe ``text`` into ``root/out`` (no per-task figures), then build the paper figures."""
+    recipe = root / "recipe.toml"
+    recipe.write_text(text, encoding="utf-8")
     run_recipe(recipe, root / "out", progress=False, figures=False, cache=False)
     skipped: list[str] = []
     written = build_figures(root / "out", on_skip=skipped.append)
     return root / "out", written, skipped
+
+
+@pytest.fixture(scope="module")
+def windows_run(tmp_path_factory):
+    """demo_lm's integration windows through a recipe (synthetic grammar text), then the figures."""
+    return _run_and_draw(tmp_path_factory.mktemp("windows-run"), WINDOWS_RECIPE.format(corpus="synthetic"))
 
 
 def test_fig5b_data_equals_the_windows_result(windows_run):
@@ -153,13 +157,8 @@ def localizer_run(tmp_path_factory):
     paths = {"fedorenko10": shared_path("stimuli", "language", "fedorenko10_stimuli"),
              "moseley": shared_path("stimuli", "language", "moseley_stimuli.csv"),
              "elli": shared_path("stimuli", "language", "elli_stimuli.csv")}
-    root = tmp_path_factory.mktemp("localizer-run")
-    recipe = root / "localizer.toml"
-    recipe.write_text(LOCALIZER_RECIPE.format(**{k: v.as_posix() for k, v in paths.items()}), encoding="utf-8")
-    run_recipe(recipe, root / "out", progress=False, figures=False, cache=False)
-    skipped: list[str] = []
-    written = build_figures(root / "out", on_skip=skipped.append)
-    return root / "out", written, skipped
+    return _run_and_draw(tmp_path_factory.mktemp("localizer-run"),
+                         LOCALIZER_RECIPE.format(**{k: v.as_posix() for k, v in paths.items()}))
 
 
 def test_analyses_are_told_apart_by_contrast_not_name(localizer_run):
