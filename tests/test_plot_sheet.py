@@ -148,3 +148,19 @@ def test_layer_labels_are_short_and_distinct(layers, expected):
     labels = layer_labels(layers)
     assert list(labels) == layers and list(labels.values()) == expected
     assert len(set(labels.values())) == len(layers)
+
+
+def test_saved_figures_are_byte_identical_run_after_run(tmp_path):
+    from matplotlib.figure import Figure
+
+    from toposcope.plot.sheet import save_figure
+
+    def draw(stem):
+        figure = Figure(figsize=(2, 2))
+        figure.subplots().plot([0, 1], [1, 0])
+        return save_figure(figure, stem)
+
+    first, second = draw(tmp_path / "a"), draw(tmp_path / "b")
+    assert [p.suffix for p in first] == [".png", ".pdf"]
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes()

@@ -15,6 +15,7 @@ from toposcope.analysis.selectivity import (
     as_contrast,
     default_contrasts,
     orientation_tuning,
+    preferred_category,
     tmaps,
     tmaps_by_layer,
     welch_t,
@@ -249,3 +250,42 @@ def test_efficientnet_lite0_on_real_floc_images():
     assert result["max_face_t"]["blocks.5"] > result["max_face_t"]["blocks.0"]
     # Faces and places load on opposite units in the last stage.
     assert result["maps_blocks.6"]["places"]["pearson"] < 0
+
+
+# ----------------------------------------------------------------------------- preferred category
+def test_preferred_category_ties_threshold_and_nan():
+    t = xr.DataArray([[12.0, 3.0, np.nan, 11.0, np.nan],
+                      [15.0, 9.0, 20.0, 11.0, np.nan]], dims=("contrast", "unit"),
+                     coords={"contrast": ["faces", "bodies"], "x": ("unit", np.arange(5.0))})
+    labels = preferred_category(t)
+    # Unit 2's NaN never wins, unit 3's tie goes to the first contrast, unit 4 has no finite t.
+    np.testing.assert_array_equal(labels.values, [1, -1, 1, 0, -1])
+    assert labels.dtype == np.int8 and labels.dims == ("unit",) and labels.name == "preferred_category"
+    assert list(labels["preferred_name"].values) == ["bodies", "", "bodies", "faces", ""]
+    np.testing.assert_array_equal(labels["x"].values, np.arange(5.0))
+    assert labels.attrs == {"threshold": 10.0, "contrasts": ["faces", "bodies"]}
+    np.testing.assert_array_equal(preferred_category(t, threshold=12.0).values, [1, -1, 1, -1, -1])
+    # The threshold is strictly exceeded: 15 does not pass 15.
+    np.testing.assert_array_equal(preferred_category(t, threshold=15.0).values, [-1, -1, 1, -1, -1])
+    np.testing.assert_array_equal(preferred_category(t.transpose("unit", "contrast")).values, labels.values)
+
+
+def test_preferred_category_of_planted_selective_units():
+    maps = tmaps(planted(n_per=20))
+    labels = preferred_category(maps)
+    t = maps.values.astype(np.float64)
+    # Oracle: no ties or NaN in real t-maps, so the winner is argmax where the max passes 10.
+    np.testing.assert_array_equal(labels.values, np.where(t.max(0) > 10, t.argmax(0), -1))
+    assert labels["preferred_name"].values[0] == "faces"  # the planted face unit (t > 10)
+    assert labels.values[3] == -1  # the constant unit: t = 0 everywhere
+    np.testing.assert_array_equal(labels["layer"].values, maps["layer"].values)
+
+
+def test_preferred_category_bad_input():
+    one = tmaps(planted(), "faces").isel(contrast=0, drop=True)
+    with pytest.raises(ToposcopeError, match=r"dims \(contrast, unit\), got \('unit',\)"):
+        preferred_category(one)
+    with pytest.raises(ToposcopeError, match="threshold must be a number"):
+        preferred_category(one.expand_dims(contrast=["faces"]), threshold=float("nan"))
+    with pytest.raises(ToposcopeError, match="holds no contrast"):
+        preferred_category(one.expand_dims(contrast=["faces"]).isel(contrast=[]))

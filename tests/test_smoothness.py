@@ -244,6 +244,57 @@ def test_selectivity_curve_sampled_approximates_exact():
                                rtol=0.1)
 
 
+
+def tdann_score_brute_force(t, positions, edges):
+    """TDANN's category smoothness over all pairs: mean |t_i - t_j| per bin, (max(c) - c[0]) / max(c)."""
+    distance, difference = pdist(positions), pdist(t[:, None], "cityblock")
+    count, _ = np.histogram(distance, edges)
+    total, _ = np.histogram(distance, edges, weights=difference)
+    with np.errstate(invalid="ignore"):
+        c = total / count
+    empty = np.flatnonzero(count == 0)
+    c = c[: empty[0]] if len(empty) else c
+    return (c.max() - c[0]) / c.max()
+
+
+@pytest.mark.parametrize(("extent", "cutoff", "bins", "top"), [
+    ((30.0, 20.0), 60.0, 9, np.hypot(30.0, 20.0)),  # a sheet smaller than the cutoff: bins end at its diagonal
+    ((100.0, 80.0), 60.0, 9, 60.0),  # a larger sheet: pairs beyond the 60 mm cutoff are dropped
+    ((100.0, 80.0), 25.0, 5, 25.0),
+], ids=["small-sheet", "tdann", "other-cutoff"])
+def test_category_smoothness_equals_the_all_pairs_score_when_every_unit_is_sampled(extent, cutoff, bins, top):
+    rng = np.random.default_rng(7)
+    positions = rng.uniform(0, extent, size=(300, 2))
+    t = 0.2 * positions[:, 0] + rng.normal(0, 1.0, 300)
+    # 300 units and sets of 500: every set holds every unit, so the sampled curve is the exact one.
+    got = smoothness.category_smoothness(selectivity_map(t, positions), cutoff=cutoff, bins=bins)
+    top = min(top, np.hypot(*np.ptp(positions, axis=0)))
+    assert got == pytest.approx(tdann_score_brute_force(t, positions, np.linspace(0, top, bins + 1)), rel=1e-9)
+
+
+def test_category_smoothness_with_tdanns_sampling_tells_a_gradient_from_noise():
+    rng = np.random.default_rng(0)
+    positions = rng.uniform(0, 70, size=(4000, 2))
+    gradient = smoothness.category_smoothness(selectivity_map(positions[:, 0], positions))
+    noise = smoothness.category_smoothness(selectivity_map(rng.normal(size=4000), positions))
+    # t = x: |dt| = |dx| grows with distance (mean |dx| near 60 mm is about 13x that under 6.7 mm).
+    assert gradient > 0.85 and abs(noise) < 0.05
+    # 25 sets of 500 of 4000 units: another seed draws other sets, and nearly the same score.
+    other = smoothness.category_smoothness(selectivity_map(positions[:, 0], positions), seed=1)
+    assert other != gradient and other == pytest.approx(gradient, abs=0.02)
+
+
+def test_category_smoothness_bad_input():
+    positions = grid_sheet(16).positions.astype(np.float64)
+    tmap = selectivity_map(np.arange(16.0), positions)
+    with pytest.raises(ToposcopeError, match="cutoff must be a positive sheet distance"):
+        smoothness.category_smoothness(tmap, cutoff=0)
+    with pytest.raises(ToposcopeError, match="bins must be a positive integer"):
+        smoothness.category_smoothness(tmap, bins=0)
+    with pytest.raises(ToposcopeError, match="holds 1 NaN or inf values"):
+        smoothness.category_smoothness(tmap.where(tmap > 0))
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.fixture
 def small():

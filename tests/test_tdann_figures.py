@@ -4,6 +4,9 @@ The end-to-end tests write two TDANN checkpoints in the released VISSL format (r
 ResNet-18 weights, two "seeds") with a layer4.1 position file, run the shipped
 ``tdann_floc`` and ``tdann_smoothness`` recipes on a few real fLOC images, and build
 the figures. The planted tests write result files by hand, so the right figure is known.
+The analyses behind the figure (kernel smoothing and patches, domain labels, category
+smoothness) are tested on their own in test_patches.py, test_selectivity.py and
+test_smoothness.py.
 """
 
 from __future__ import annotations
@@ -278,28 +281,6 @@ def test_figures_skip_without_their_inputs(tmp_path):
     _planted_selectivity(out, "seed0", (30.0, 30.0), n=200)
     with pytest.raises(Skip, match="needs smoothness results"):
         tdann.FIGURES["tdann_smoothness"](load_run(out), tmp_path / "figures")
-
-
-def test_kernel_smoothing_is_tdanns_weighted_mean():
-    rng = np.random.default_rng(4)
-    xy = rng.uniform(0, 30, size=(400, 2))
-    t = rng.normal(size=(2, 400))
-    smoothed, gx, gy = tdann.kernel_smoothed(t, xy, sigma=2.4, anchors=12)
-    assert smoothed.shape == (2, 12, 12)
-    np.testing.assert_allclose([gx[0], gx[-1], gy[0], gy[-1]], [*np.sort(xy[:, 0])[[0, -1]],
-                                                                 *np.sort(xy[:, 1])[[0, -1]]])
-    for r, c in ((0, 0), (5, 7), (11, 3)):
-        weights = np.exp(-((xy[:, 0] - gx[c]) ** 2 + (xy[:, 1] - gy[r]) ** 2) / (2 * 2.4**2))
-        np.testing.assert_allclose(smoothed[:, r, c], np.average(t, axis=1, weights=weights), rtol=1e-10)
-
-
-def test_domain_winners():
-    t = np.array([[12.0, 3.0, np.nan, 11.0],
-                  [15.0, 9.0, 20.0, 11.0]])
-    np.testing.assert_array_equal(tdann.domain_winners(t), [1, -1, 1, 0])  # a tie goes to the first row
-    np.testing.assert_array_equal(tdann.domain_winners(t, threshold=12.0), [1, -1, 1, -1])
-    with pytest.raises(ToposcopeError, match=r"t must have shape \(n_contrasts, n_units\)"):
-        tdann.domain_winners(np.zeros(4))
 
 
 def test_plot_helpers():

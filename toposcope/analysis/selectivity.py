@@ -27,6 +27,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError, close_matches
 from toposcope.analysis._validate import block_rows, stimulus_blocks
+from toposcope.analysis.patches import SELECTIVE_T
 
 __all__ = [
     "CONTRASTS",
@@ -35,6 +36,7 @@ __all__ = [
     "as_contrast",
     "default_contrasts",
     "orientation_tuning",
+    "preferred_category",
     "tmaps",
     "tmaps_by_layer",
     "welch_t",
@@ -407,6 +409,67 @@ def welch_t(
     name = "+".join([target] if isinstance(target, str) else target)
     contrast = Contrast(name, target, reference, label)
     return tmaps(responses, [contrast]).isel(contrast=0, drop=True)
+
+
+# --------------------------------------------------------------------------- category labels
+def _winners(t: np.ndarray, threshold: float) -> np.ndarray:
+    """Row of each column's largest value when above ``threshold``, else -1; NaN never wins.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n_contrasts, n_units)
+
+    Returns
+    -------
+    ndarray of int8, shape (n_units,)
+    """
+    filled = np.where(np.isfinite(t), t, -np.inf)
+    best = np.argmax(filled, axis=0)  # a tie goes to the first contrast
+    passed = filled[best, np.arange(t.shape[1])] > threshold
+    return np.where(passed, best, -1).astype(np.int8)
+
+
+def preferred_category(tmaps: xr.DataArray, threshold: float = SELECTIVE_T) -> xr.DataArray:
+    """Winner-take-all category of every unit: the contrast of its largest t, when that t passes ``threshold``.
+
+    TDANN's domain map (Margalit et al. 2024, Fig. 1; ``ITMap.make_selectivity_map``)
+    colours the units with t above 10 for a category, drawing the categories
+    one over the other, so a unit selective for two shows the last drawn. Here
+    each unit gets one label, the order-free version: the contrast of its
+    largest t (the first contrast on a tie) if that t exceeds ``threshold``.
+
+    Parameters
+    ----------
+    tmaps : xr.DataArray, dims (contrast, unit)
+        t-maps from :func:`tmaps` (NaN t never wins; a unit without finite t is unlabelled).
+    threshold : float
+        Strictly exceeded by a labelled unit's t (10 by default, TDANN's).
+
+    Returns
+    -------
+    xr.DataArray, dims (unit,), int8
+        Named ``preferred_category``: index into ``tmaps``' ``contrast`` of each
+        unit's category, -1 for none. Unit coords kept, plus ``preferred_name``
+        (the contrast's name, ``""`` for none). Attrs ``threshold``, ``contrasts``.
+    """
+    if not isinstance(tmaps, xr.DataArray) or set(tmaps.dims) != {"contrast", "unit"}:
+        got = tmaps.dims if isinstance(tmaps, xr.DataArray) else type(tmaps).__name__
+        raise ToposcopeError(
+            f"tmaps must be an xr.DataArray with dims (contrast, unit), got {got}; "
+            "for one map use tmap.expand_dims(contrast=[name])"
+        )
+    if tmaps.sizes["contrast"] == 0:
+        raise ToposcopeError("tmaps holds no contrast; pass at least one t-map")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
+        raise ToposcopeError(f"threshold must be a number, got {threshold!r}")
+    t = np.asarray(tmaps.transpose("contrast", "unit").values, dtype=np.float64)
+    index = _winners(t, float(threshold))
+    names = [str(c) for c in tmaps["contrast"].values]
+    labels = np.asarray(names + [""], dtype=object)[index]  # index -1 picks the trailing ""
+    coords = {name: coord.variable for name, coord in tmaps.coords.items() if coord.dims == ("unit",)}
+    coords["preferred_name"] = ("unit", labels.astype(str))
+    return xr.DataArray(index, dims="unit", coords=coords, name="preferred_category",
+                        attrs={"threshold": float(threshold), "contrasts": names})
 
 
 # --------------------------------------------------------------------------- orientation

@@ -4,7 +4,8 @@
 correlation of their responses per bin, with a chance curve from shuffled
 positions; :func:`selectivity_curve` does the same for the absolute difference
 of a per-unit map (TDANN's category smoothness); :func:`score` reduces a curve
-to one number, the TopoNets or the TDANN way.
+to one number, the TopoNets or the TDANN way; :func:`category_smoothness` is
+TDANN's category-smoothness score of a t-map with its sampling protocol.
 
 Two ways to pick pairs:
 
@@ -58,6 +59,11 @@ __all__ = [
     "KINDS",
     "MODES",
     "SAMPLINGS",
+    "TDANN_BINS",
+    "TDANN_CUTOFF",
+    "TDANN_SAMPLES",
+    "TDANN_SAMPLE_SIZE",
+    "category_smoothness",
     "curve",
     "morans_i",
     "score",
@@ -68,6 +74,13 @@ __all__ = [
 MODES = ("exact", "sampled")
 SAMPLINGS = ("windows", "pairs")
 KINDS = ("toponets", "tdann")
+
+#: TDANN's category-smoothness sampling (Margalit et al. 2024, ``notebooks/F03_IT_Details``):
+#: distance cutoff (mm), equal bins up to it, random unit sets, units per set.
+TDANN_CUTOFF = 60.0
+TDANN_BINS = 9
+TDANN_SAMPLES = 25
+TDANN_SAMPLE_SIZE = 500
 
 #: Bytes of gathered rows per chunk when drawing random pairs.
 _PAIR_CHUNK_BYTES = 64 << 20
@@ -422,3 +435,55 @@ def score(curve: xr.Dataset | xr.DataArray | Sequence[float], kind: str = "topon
     if peak == 0:
         return 1.0
     return float((peak - values[0]) / peak)
+
+
+def category_smoothness(
+    tmap: xr.DataArray,
+    *,
+    cutoff: float = TDANN_CUTOFF,
+    bins: int = TDANN_BINS,
+    samples: int = TDANN_SAMPLES,
+    sample_size: int = TDANN_SAMPLE_SIZE,
+    seed: int = 0,
+) -> float:
+    """TDANN's category smoothness of one selectivity map, with TDANN's sampling.
+
+    :func:`selectivity_curve` in ``"sampled"`` mode (``|t_i - t_j|`` against
+    distance over ``samples`` random sets of ``sample_size`` units) on ``bins``
+    equal bins from 0 to ``cutoff``, scored with :func:`score` ``kind="tdann"``:
+    ``(max(c) - c[0]) / max(c)``. When the diagonal of the units' bounding box
+    is shorter than ``cutoff`` (a sheet smaller than TDANN's 70 mm), the bins
+    end at the diagonal instead, so that they span distances the sheet has.
+
+    TDANN first drops units whose mean fLOC response is below 0.5; a t-map
+    does not carry responses, so select the units before calling this if needed.
+
+    Parameters
+    ----------
+    tmap : xr.DataArray, dims (unit,)
+        One layer's t-map of one category, with unit coords ``x``, ``y``.
+    cutoff : float
+        Longest pair distance used, sheet units (60 mm in TDANN).
+    bins : int
+        Equal distance bins up to the cutoff (9 in TDANN).
+    samples, sample_size : int
+        Random unit sets and units per set (25 and 500 in TDANN's figure).
+    seed : int
+        Seeds the unit sets.
+
+    Returns
+    -------
+    float
+        1 for a map whose neighbours differ least, 0 when nearby units differ as
+        much as the most distant ones.
+    """
+    _, xy = check_map(tmap, what="selectivity map")
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float, np.number)) or not np.isfinite(cutoff) \
+            or cutoff <= 0:
+        raise ToposcopeError(f"cutoff must be a positive sheet distance, got {cutoff!r}")
+    check_positive_int("bins", bins)
+    # The bounding box's diagonal bounds the sheet's diameter; TDANN's 70 mm sheets reach past the cutoff.
+    edges = np.linspace(0.0, min(cutoff, float(np.hypot(*np.ptp(xy, axis=0)))), bins + 1)
+    result = selectivity_curve(tmap, edges, "sampled", seed=seed, samples=samples, sample_size=sample_size,
+                               chance=False)
+    return score(result, "tdann")

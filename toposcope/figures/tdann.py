@@ -27,22 +27,22 @@ Conventions, stated because the figures depend on them:
   options apart from ``checkpoint`` (a recipe's ``checkpoints = "DIR/*.torch"``
   gives one model per seed file); everything else (a tau, other positions, a
   different spec) starts another group. Results without provenance form a group each.
-* **Domain map.** A unit is labelled with the contrast of its largest t when
-  that t exceeds :data:`SELECTIVE_T` (10, TDANN's default threshold), else with
-  none. TDANN draws the categories one over the other instead, so a unit
-  passing for two shows the last drawn; the winner is the order-free version.
-* **Patches** as TDANN's ``ITMap.find_patches`` (:func:`kernel_smoothed`): at
+* **Domain map** (:func:`toposcope.analysis.selectivity.preferred_category`):
+  a unit is labelled with the contrast of its largest t when that t exceeds
+  :data:`SELECTIVE_T` (10, TDANN's default threshold), else with none. TDANN
+  draws the categories one over the other instead, so a unit passing for two
+  shows the last drawn; the winner is the order-free version.
+* **Patches** as TDANN's ``ITMap.find_patches``
+  (:func:`toposcope.analysis.patches.tdann_patches` with its defaults): at
   each of 100 x 100 anchors over the sheet the Gaussian-weighted mean of the
   units' t (sigma 2.4 sheet units, mm), regions above t = 2 kept when 100 to
-  4,500 units^2 and holding at least 10 units. (The kernel mean, not
-  :func:`toposcope.analysis.patches.find_patches`' interpolate-then-filter, is
-  what TDANN computes, and it costs two matrix products per map.)
-* **Category smoothness** (:func:`toposcope.analysis.smoothness.selectivity_curve`):
-  ``|t_i - t_j|`` against distance over 25 random sets of 500 units, 9 equal
-  bins up to 60 mm (up to the diagonal of the sheet when shorter), scored with
-  TDANN's ``(max(c) - c[0]) / max(c)``. TDANN also drops units whose mean fLOC
-  response is below 0.5 first; the t-maps alone do not carry responses, so
-  every unit is used.
+  4,500 units^2 and holding at least 10 units.
+* **Category smoothness** (:func:`toposcope.analysis.smoothness.category_smoothness`
+  with its defaults): ``|t_i - t_j|`` against distance over 25 random sets of
+  500 units, 9 equal bins up to 60 mm (up to the diagonal of the sheet when
+  shorter), scored with TDANN's ``(max(c) - c[0]) / max(c)``. TDANN also drops
+  units whose mean fLOC response is below 0.5 first; the t-maps alone do not
+  carry responses, so every unit is used.
 """
 
 from __future__ import annotations
@@ -55,17 +55,31 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from toposcope._validation import ToposcopeError
-from toposcope.figures._run import Run, Skip, write_csv
+from toposcope.analysis.patches import (
+    SELECTIVE_T,
+    TDANN_PATCH_MAX_AREA,
+    TDANN_PATCH_MIN_AREA,
+    TDANN_PATCH_MIN_UNITS,
+    TDANN_PATCH_SIGMA,
+    TDANN_PATCH_THRESHOLD,
+    tdann_patches,
+)
+from toposcope.analysis.selectivity import preferred_category
+from toposcope.analysis.smoothness import (
+    TDANN_BINS,
+    TDANN_CUTOFF,
+    TDANN_SAMPLE_SIZE,
+    TDANN_SAMPLES,
+    category_smoothness,
+)
+from toposcope.figures._run import Run, Skip, model_options, write_csv
 
 __all__ = [
     "DOMAIN_ORDER",
     "FIGURES",
     "SELECTIVE_T",
     "T_LIMIT",
-    "domain_winners",
     "floc_maps_data",
-    "kernel_smoothed",
     "plot_floc_maps",
     "plot_smoothness",
     "seed_groups",
@@ -74,27 +88,13 @@ __all__ = [
 
 #: TDANN's order of the fLOC domains in its figures.
 DOMAIN_ORDER = ("faces", "bodies", "characters", "places", "objects")
-#: t above which a unit counts as selective in the domain map (spacetorch's default).
-SELECTIVE_T = 10.0
 #: Colour limits of the single-category t-maps (TDANN Fig. 3a-b: vmin=-20, vmax=20).
 T_LIMIT = 20.0
-#: TDANN's patch criteria (ITMap.find_patches defaults): t, sheet units, units^2, units.
-PATCH_THRESHOLD, PATCH_SIGMA, PATCH_MIN_AREA, PATCH_MAX_AREA, PATCH_MIN_UNITS = 2.0, 2.4, 100.0, 4500.0, 10
-#: TDANN's smoothing grid: anchors per side of the sheet.
-PATCH_ANCHORS = 100
-#: TDANN's category-smoothness sampling (F03): distance cutoff, bins, unit sets, units per set.
-CUTOFF, N_BINS, SAMPLES, SAMPLE_SIZE = 60.0, 9, 25, 500
 #: Most contrasts drawn when a run holds none of the fLOC domains.
 MAX_CONTRASTS = 6
 
 
 # --------------------------------------------------------------------------- seeds
-def _options(attrs: Mapping[str, Any]) -> dict[str, str]:
-    text = str(attrs.get("model_options", "") or "")
-    pairs = (part.split("=", 1) for part in text.split(", ") if "=" in part)
-    return {key.strip(): value.strip() for key, value in pairs}
-
-
 def seed_groups(run: Run, models: list[str]) -> dict[str, list[str]]:
     """Models grouped into seeds of one configuration (rule in the module docstring).
 
@@ -112,7 +112,7 @@ def seed_groups(run: Run, models: list[str]) -> dict[str, list[str]]:
         if spec is None:
             keys[model] = (model, ())
             continue
-        options = tuple(sorted((k, v) for k, v in _options(attrs).items() if k != "checkpoint"))
+        options = tuple(sorted((k, v) for k, v in model_options(attrs).items() if k != "checkpoint"))
         keys[model] = (str(spec), options)
     specs = [key[0] for key in dict.fromkeys(keys.values())]
     groups: dict[str, list[str]] = {}
@@ -125,27 +125,6 @@ def seed_groups(run: Run, models: list[str]) -> dict[str, list[str]]:
 
 
 # --------------------------------------------------------------------------- fLOC maps
-def domain_winners(t: np.ndarray, threshold: float = SELECTIVE_T) -> np.ndarray:
-    """Each unit's category: the row of its largest t when above ``threshold``, else -1.
-
-    Parameters
-    ----------
-    t : ndarray, shape (n_contrasts, n_units)
-    threshold : float
-
-    Returns
-    -------
-    ndarray of int8, shape (n_units,)
-    """
-    t = np.asarray(t, dtype=np.float64)
-    if t.ndim != 2 or not t.shape[0]:
-        raise ToposcopeError(f"t must have shape (n_contrasts, n_units), got {t.shape}")
-    filled = np.where(np.isfinite(t), t, -np.inf)
-    best = np.argmax(filled, axis=0)
-    passed = filled[best, np.arange(t.shape[1])] > threshold
-    return np.where(passed, best, -1).astype(np.int8)
-
-
 def _contrasts(maps: Mapping[str, xr.DataArray]) -> list[str]:
     first = next(iter(maps.values()))
     shared = [str(c) for c in first["contrast"].values if all(c in m["contrast"].values for m in maps.values())]
@@ -158,87 +137,6 @@ def _last_layer(tmap: xr.DataArray) -> tuple[xr.DataArray, str]:
     layers = np.asarray(tmap["layer"].values).astype(str)
     last = list(dict.fromkeys(layers.tolist()))[-1]
     return tmap.isel(unit=np.flatnonzero(layers == last)), last
-
-
-def kernel_smoothed(t: np.ndarray, xy: np.ndarray, sigma: float = PATCH_SIGMA,
-                    anchors: int = PATCH_ANCHORS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TDANN's smoothed maps: a Gaussian-weighted mean of the units' t at each grid anchor.
-
-    As ``ITMap.find_patches``: ``anchors`` points per axis from the smallest to the
-    largest position, and at each anchor the mean of every unit's t weighted by
-    a Gaussian of its distance (``sigma``, sheet units). The kernel separates
-    into x and y factors, so all anchors cost two matrix products per map.
-
-    Parameters
-    ----------
-    t : ndarray, shape (n_maps, n_units)
-    xy : ndarray, shape (n_units, 2)
-
-    Returns
-    -------
-    smoothed : ndarray, shape (n_maps, anchors, anchors)
-        Row ``r`` at ``gy[r]``, column ``c`` at ``gx[c]``.
-    gx, gy : ndarray, shape (anchors,)
-    """
-    gx, gy = (np.linspace(xy[:, k].min(), xy[:, k].max(), anchors) for k in (0, 1))
-    # Weights relative to each anchor row / column; the common Gaussian factor cancels in the mean.
-    wx = np.exp(-((gx[:, None] - xy[None, :, 0]) ** 2) / (2 * sigma**2))
-    wy = np.exp(-((gy[:, None] - xy[None, :, 1]) ** 2) / (2 * sigma**2))
-    total = wy @ wx.T
-    smoothed = np.stack([(wy * row) @ wx.T for row in np.asarray(t, dtype=np.float64)]) / total
-    return smoothed, gx, gy
-
-
-def _patches(t: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """TDANN's patches of each map.
-
-    Connected regions (8-connectivity, as ``skimage.measure.label``) of the
-    kernel-smoothed map above :data:`PATCH_THRESHOLD`, kept when their area
-    (anchor cells x cell area) is within [PATCH_MIN_AREA, PATCH_MAX_AREA] and
-    at least PATCH_MIN_UNITS units fall in them; a unit belongs to the patch of
-    its nearest anchor. (TDANN measures area on a concave hull of the member
-    units and takes units within 1 mm of the region; the cell count is the
-    same region without the hull's fitting parameter.)
-
-    Returns
-    -------
-    count : ndarray of int, shape (n_maps,)
-    area : ndarray, shape (n_maps,)
-        Mean area of the kept patches (NaN without any).
-    ids : ndarray of int32, shape (n_maps, n_units)
-        Patch number (1, 2, ... largest first) of each unit, 0 outside.
-    """
-    from skimage.measure import label
-
-    smoothed, gx, gy = kernel_smoothed(t, xy)
-    cell = (gx[1] - gx[0] if len(gx) > 1 else 1.0) * (gy[1] - gy[0] if len(gy) > 1 else 1.0)
-    col = np.abs(xy[:, 0, None] - gx[None]).argmin(1)
-    row = np.abs(xy[:, 1, None] - gy[None]).argmin(1)
-    counts, areas = np.zeros(len(t), dtype=np.int64), np.full(len(t), np.nan)
-    ids = np.zeros((len(t), len(xy)), dtype=np.int32)
-    for k, image in enumerate(smoothed):
-        labels = label(image > PATCH_THRESHOLD, connectivity=2)
-        pixels = np.bincount(labels.ravel())[1:]
-        members = np.bincount(labels[row, col], minlength=len(pixels) + 1)[1:]
-        area = pixels * cell
-        kept = np.flatnonzero((area >= PATCH_MIN_AREA) & (area <= PATCH_MAX_AREA) & (members >= PATCH_MIN_UNITS))
-        kept = kept[np.argsort(-area[kept], kind="stable")]
-        for new, old in enumerate(kept, start=1):
-            ids[k, labels[row, col] == old + 1] = new
-        counts[k] = len(kept)
-        if len(kept):
-            areas[k] = float(area[kept].mean())
-    return counts, areas, ids
-
-
-def _category_smoothness(tmap: xr.DataArray) -> float:
-    from toposcope.analysis.smoothness import score, selectivity_curve
-
-    xy = np.stack([tmap["x"].values, tmap["y"].values], axis=1).astype(np.float64)
-    # The bounding box's diagonal bounds the sheet's diameter; TDANN's 70 mm sheets reach past the cutoff.
-    edges = np.linspace(0.0, min(CUTOFF, float(np.hypot(*np.ptp(xy, axis=0)))), N_BINS + 1)
-    curve = selectivity_curve(tmap, edges, "sampled", samples=SAMPLES, sample_size=SAMPLE_SIZE, chance=False)
-    return score(curve, "tdann")
 
 
 def floc_maps_data(run: Run) -> xr.Dataset:
@@ -281,23 +179,29 @@ def floc_maps_data(run: Run) -> xr.Dataset:
         dim = f"unit_{i}"
         attrs = {"model": model, "layer": layer, "group": group_of[model]}
         t = np.asarray(shown.values, dtype=np.float32)
+        x, y = (np.asarray(shown[coord].values, dtype=np.float64) for coord in ("x", "y"))
+        # The maps as stored (float32 t, float64 positions) are what every number below is computed on.
+        stored = xr.DataArray(t, dims=("contrast", "unit"),
+                              coords={"contrast": contrasts, "x": ("unit", x), "y": ("unit", y)})
+        patches = tdann_patches(stored)
         data[f"t_{i}"] = xr.DataArray(t, dims=("contrast", dim), attrs=attrs)
-        data[f"domain_{i}"] = xr.DataArray(domain_winners(t), dims=(dim,), attrs=attrs)
-        for coord in ("x", "y"):
-            data[f"{coord}_{i}"] = (dim, np.asarray(shown[coord].values, dtype=np.float64))
-        xy = np.stack([data[f"x_{i}"].values, data[f"y_{i}"].values], axis=1)
-        summary["patch_count"][i], summary["patch_area"][i], patch_ids = _patches(t, xy)
+        data[f"domain_{i}"] = xr.DataArray(preferred_category(stored, SELECTIVE_T).values, dims=(dim,),
+                                           attrs=attrs)
+        data[f"x_{i}"], data[f"y_{i}"] = (dim, x), (dim, y)
+        summary["patch_count"][i] = patches["count"].values
+        summary["patch_area"][i] = patches["mean_area"].values
         for k, contrast in enumerate(contrasts):
-            summary["smoothness"][i, k] = _category_smoothness(shown.sel(contrast=contrast, drop=True))
+            summary["smoothness"][i, k] = category_smoothness(shown.sel(contrast=contrast, drop=True))
         summary["selective_fraction"][i] = np.mean(t > SELECTIVE_T, axis=1)
-        data[f"patch_{i}"] = xr.DataArray(patch_ids, dims=("contrast", dim), attrs=attrs)
+        data[f"patch_{i}"] = xr.DataArray(patches["patch_id"].values, dims=("contrast", dim), attrs=attrs)
     for name, values in summary.items():
         data[name] = (("model", "contrast"), values)
     data["group"] = ("model", [group_of[m] for m in order])
-    data.attrs.update(selective_t=SELECTIVE_T, t_limit=T_LIMIT, patch_threshold=PATCH_THRESHOLD,
-                      patch_sigma=PATCH_SIGMA, patch_min_area=PATCH_MIN_AREA, patch_max_area=PATCH_MAX_AREA,
-                      patch_min_units=PATCH_MIN_UNITS, smoothness_cutoff=CUTOFF, smoothness_bins=N_BINS,
-                      smoothness_samples=SAMPLES, smoothness_sample_size=SAMPLE_SIZE)
+    data.attrs.update(selective_t=SELECTIVE_T, t_limit=T_LIMIT, patch_threshold=TDANN_PATCH_THRESHOLD,
+                      patch_sigma=TDANN_PATCH_SIGMA, patch_min_area=TDANN_PATCH_MIN_AREA,
+                      patch_max_area=TDANN_PATCH_MAX_AREA, patch_min_units=TDANN_PATCH_MIN_UNITS,
+                      smoothness_cutoff=TDANN_CUTOFF, smoothness_bins=TDANN_BINS, smoothness_samples=TDANN_SAMPLES,
+                      smoothness_sample_size=TDANN_SAMPLE_SIZE)
     return data
 
 

@@ -5,7 +5,7 @@ A domain map (TDANN, Margalit et al. 2024, Fig. 1 and 3; neuroailab/TDANN
 of the sheet as a faint grey dot and colours the units selective for a category
 (t above a threshold) in that category's colour. Here each unit carries one
 label, the contrast with its largest t when that t passes the threshold (see
-:func:`toposcope.figures.tdann.domain_winners`), so a unit selective for two
+:func:`toposcope.analysis.selectivity.preferred_category`), so a unit selective for two
 categories shows its stronger one instead of whichever TDANN happened to draw last.
 
 :func:`plot_seed_bars` draws one bar per category and model group (the mean over

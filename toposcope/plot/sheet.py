@@ -316,7 +316,9 @@ def save_figure(
     for fmt in formats:
         target = Path(path).with_suffix(f".{fmt}")
         with atomic_path(target) as tmp:
-            figure.savefig(tmp, format=fmt, dpi=dpi)
+            # No creation date in PDFs: the same figure gives the same bytes, run after run.
+            metadata = {"CreationDate": None} if fmt == "pdf" else None
+            figure.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata)
         target.chmod(0o644)  # temp files start private; figures are for sharing
         written.append(target)
     return written
