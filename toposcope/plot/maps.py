@@ -101,8 +101,12 @@ def _panels(
     from matplotlib.figure import Figure
 
     low, high = color_limits([r.sel(contrast=contrasts).values for _, r in rows], center=0.0, vmax=vmax)
-    figure = Figure(figsize=(panel_size[0] * len(contrasts) + 0.9, panel_size[1] * len(rows)),
-                    layout="constrained")
+    # Rows as tall as the sheets are (a 16 x 32 sheet is half as tall as wide), plus room for titles.
+    first = rows[0][1]
+    aspect = ((np.ptp(first["y"].values) + 1) / (np.ptp(first["x"].values) + 1)
+              if {"x", "y"} <= set(first.coords) else 1.0)
+    height = min(panel_size[1], panel_size[0] * aspect + 0.45)
+    figure = Figure(figsize=(panel_size[0] * len(contrasts) + 0.9, height * len(rows)), layout="constrained")
     axes = figure.subplots(len(rows), len(contrasts), squeeze=False)
     options = patches if isinstance(patches, Mapping) else {}
     artist = None
