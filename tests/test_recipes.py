@@ -323,6 +323,51 @@ def test_cli_run_and_rerun(tmp_path, capsys):
     assert "toposcope run: error: recipe" in capsys.readouterr().err
 
 
+def test_cli_options_dry_run_and_list(tmp_path, capsys):
+    from toposcope.cli import main
+    from toposcope.recipes.schema import shipped_recipes
+
+    path = write_recipe(tmp_path, '[recipe]\nname = "opt"\n[[models]]\nspec = "demo/topo"\n'
+                                  '[[analyses]]\nkind = "topoloss"\n', name="opt.toml")
+    out = tmp_path / "out"
+    # -O reaches every model's load options, and so the task (its hash) and the result's provenance.
+    recipe = load_recipe(path, options={"pool": "max"})
+    assert recipe.models[0]["options"] == {"pool": "max"}
+    assert expand(recipe)[0].task_sha256 != expand(load_recipe(path))[0].task_sha256
+    # A dry run loads and checks everything, lists the tasks, and runs none.
+    assert main(["run", str(path), "-o", str(out), "--dry-run", "-O", "pool=max"]) == 0
+    printed = capsys.readouterr().out
+    assert "pending  results/topoloss/demo-topo.nc" in printed and "1 to run" in printed
+    assert not (out / "results").exists()
+    assert main(["run", str(path), "-o", str(out), "--quiet", "--no-figures", "-O", "pool=max"]) == 0
+    from toposcope.figures import load_run
+
+    assert load_run(out).attrs["demo-topo"]["model_options"] == "pool=max"
+    capsys.readouterr()
+    assert main(["run", str(path), "-o", str(out), "--dry-run", "-O", "pool=max"]) == 0
+    assert "done     results/topoloss/demo-topo.nc" in capsys.readouterr().out
+    # Bad options are one line before anything runs.
+    assert main(["run", str(path), "-o", str(out), "-O", "nonsense"]) == 2
+    assert "is not KEY=VALUE" in capsys.readouterr().err
+    assert main(["run", str(path), "-o", str(tmp_path / "o2"), "-O", "colour=red"]) == 2
+    assert "colour" in capsys.readouterr().err
+    # --list names every shipped recipe; no RECIPE and no --list is an error that says so.
+    assert main(["run", "--list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == shipped_recipes()
+    assert main(["run"]) == 2
+    assert "toposcope run --list" in capsys.readouterr().err
+
+
+def test_options_may_not_flatten_a_sweep(tmp_path):
+    path = write_recipe(tmp_path, '[[models]]\nspec = "toponets/resnet18"\ntaus = [1, 5]\n'
+                                  '[[analyses]]\nkind = "topoloss"\n', name="sweep.toml")
+    with pytest.raises(ToposcopeError, match=r"sweeps taus; -O tau=\.\.\. would give every model the same tau"):
+        load_recipe(path, options={"tau": 10})
+    assert [m["options"] for m in load_recipe(path, options={"pool": "max"}).models] == [
+        {"pool": "max", "tau": 1}, {"pool": "max", "tau": 5}]
+
+
 # ----------------------------------------------------------------------------- Dask
 def test_dask_sweep_equals_serial_run(serial_run, tmp_path):
     pytest.importorskip("dask.distributed")

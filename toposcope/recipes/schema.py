@@ -133,7 +133,8 @@ def _check_keys(where: str, table: Any, allowed: tuple[str, ...]) -> dict[str, A
     return table
 
 
-def load_recipe(path: str | Path, models: list[str] | None = None) -> Recipe:
+def load_recipe(path: str | Path, models: list[str] | None = None,
+                options: dict[str, Any] | None = None) -> Recipe:
     """Read and check a recipe file (a path, or the name of a shipped recipe such as ``"demo"``).
 
     Parameters
@@ -142,6 +143,9 @@ def load_recipe(path: str | Path, models: list[str] | None = None) -> Recipe:
         A ``.toml`` file, or the name of a shipped recipe (:func:`shipped_recipes`).
     models : list of str, optional
         Model specs replacing the recipe's ``[[models]]`` (``toposcope run --model``).
+    options : dict, optional
+        Load options added to every model (``toposcope run -O checkpoint=my.pt``),
+        replacing the recipe's own values of the same keys.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -156,9 +160,25 @@ def load_recipe(path: str | Path, models: list[str] | None = None) -> Recipe:
         raise ToposcopeError(f"recipe {path.name}: not valid TOML ({error})") from None
     if models:
         data["models"] = [{"spec": spec} for spec in models]
+    if options:
+        data["models"] = [_with_options(i, entry, options) for i, entry in enumerate(data.get("models") or [])]
     # Relative paths (checkpoint globs, like load options) are from the working folder,
     # so a shipped recipe and a copy of it behave the same.
     return parse_recipe(data, base_dir=Path.cwd())
+
+
+def _with_options(index: int, entry: Any, options: dict[str, Any]) -> Any:
+    """A ``[[models]]`` entry with ``options`` merged in; a sweep's own key may not be overridden."""
+    if not isinstance(entry, dict):
+        return entry  # parse_recipe reports it
+    for option, sweep in (("checkpoint", "checkpoints"), ("tau", "taus")):
+        if option in options and sweep in entry:
+            raise ToposcopeError(f"[[models]] #{index + 1} sweeps {sweep}; -O {option}=... would give every model "
+                                 f"the same {option}: edit the recipe or pass --model SPEC instead")
+    merged = dict(entry.get("options") or {}) if isinstance(entry.get("options", {}), dict) else entry["options"]
+    if isinstance(merged, dict):
+        merged.update(options)
+    return {**entry, "options": merged}
 
 
 def parse_recipe(data: dict[str, Any], base_dir: str | Path = ".") -> Recipe:
