@@ -138,6 +138,59 @@ def test_recipe_figures_list_limits_the_paper_figures(tmp_path):
     assert "fig5a_tmaps" not in report and "![smoothness_curves]" in report
 
 
+# ----------------------------------------------------------------------------- models as Python objects
+def _own_module_subject():
+    """The demo CNN as a researcher's own nn.Module: layer names, preprocessing and input shape given."""
+    from toposcope import load_model
+
+    demo = load_model("demo/topo")
+    return load_model(demo.model, layers=["conv1", "conv2", "conv3", "fc1"], transform=demo.transform,
+                      input_shape=(1, 16, 16), name="my-cnn")
+
+
+def test_own_module_runs_a_recipe_and_equals_the_spec_run(serial_run, tmp_path):
+    out, _ = serial_run
+    subject = _own_module_subject()
+    summary = run_recipe(write_recipe(tmp_path), tmp_path / "own", models={"mine": subject},
+                         cache=False, progress=False, figures=False)
+    assert summary["tasks"] == N_TASKS // 2 and summary["ran"] == N_TASKS // 2
+    for analysis, variable in (("smoothness", "score_toponets"), ("dimensionality", "effective_dimensionality"),
+                               ("topoloss", "topoloss")):
+        got, expected = (_open(folder / "results" / analysis / name)
+                         for folder, name in ((tmp_path / "own", "mine.nc"), (out, "demo-topo.nc")))
+        np.testing.assert_allclose(got[variable].values, expected[variable].values, rtol=1e-6, atol=1e-7)
+    from toposcope.figures import load_run
+
+    provenance = load_run(tmp_path / "own").attrs["mine"]
+    assert provenance["model"] == "my-cnn" and provenance["checkpoint_sha256"] == subject.identity
+    # Same weights, same tasks: a rerun with the same object skips everything.
+    again = run_recipe(write_recipe(tmp_path), tmp_path / "own", models={"mine": subject}, cache=False,
+                       progress=False, figures=False)
+    assert again["ran"] == 0
+
+
+def test_own_module_on_a_dask_worker_process(tmp_path):
+    pytest.importorskip("dask.distributed")
+    subject = _own_module_subject()
+    recipe = write_recipe(tmp_path, SMALL.split("[[analyses]]")[0] + '[[analyses]]\nkind = "topoloss"\n')
+    run_recipe(recipe, tmp_path / "serial", models={"mine": subject}, progress=False, figures=False)
+    run_recipe(recipe, tmp_path / "dask", models={"mine": subject}, workers=1, processes=True, progress=False,
+               figures=False)
+    serial, swept = (_open(tmp_path / f / "results" / "topoloss" / "mine.nc") for f in ("serial", "dask"))
+    np.testing.assert_array_equal(serial["topoloss"].values, swept["topoloss"].values)
+
+
+def test_objects_that_are_not_subjects_are_refused(tmp_path):
+    import torch
+
+    with pytest.raises(ToposcopeError, match=r"model 'net' is a Linear, not a Subject; wrap it with "
+                                             r"toposcope.load_model\(module, layers=\[...\]\)"):
+        run_recipe(write_recipe(tmp_path), tmp_path / "out", models={"net": torch.nn.Linear(2, 2)})
+    with pytest.raises(ToposcopeError, match="empty mapping"):
+        run_recipe(write_recipe(tmp_path), tmp_path / "out", models={})
+    assert not (tmp_path / "out").exists()
+
+
 # ----------------------------------------------------------------------------- resume
 def test_interrupted_run_resumes(tmp_path, monkeypatch):
     calls = []

@@ -16,12 +16,20 @@ run redoes only what did not finish.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from toposcope._validation import ToposcopeError
 from toposcope.recipes.schema import Recipe, Task, expand, load_recipe
-from toposcope.recipes.tasks import is_done, load_stimuli, load_subject, run_task
+from toposcope.recipes.tasks import (
+    IN_PROCESS,
+    is_done,
+    load_stimuli,
+    load_subject,
+    register_subject,
+    run_task,
+)
 
 __all__ = ["check_output", "run_recipe", "validate"]
 
@@ -91,7 +99,8 @@ def _run_serial(tasks: list[Task], output_dir: Path, cache: Any, force: bool, pr
 
 
 def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, progress: bool,
-              workers: int | None, scheduler: str | None, processes: bool, retries: int) -> dict[str, str]:
+              workers: int | None, scheduler: str | None, processes: bool, retries: int,
+              subjects: dict[str, Any]) -> dict[str, str]:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -108,9 +117,11 @@ def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, prog
         client = Client(cluster)
     failures = {}
     try:
+        # Models given as objects go to the cluster once, then travel with their tasks.
+        shipped = {spec: client.scatter(subject, broadcast=True) for spec, subject in subjects.items()}
         # The task hash as the key: resubmitting the same task never runs it twice at once.
-        futures = {client.submit(run_task, task, str(output_dir), cache, force, key=f"toposcope-{task.task_sha256}",
-                                 retries=retries): task for task in tasks}
+        futures = {client.submit(run_task, task, str(output_dir), cache, force, subject=shipped.get(task.spec),
+                                 key=f"toposcope-{task.task_sha256}", retries=retries): task for task in tasks}
         for future in tqdm(as_completed(futures), total=len(futures), desc="tasks", unit="task",
                            disable=not progress):
             if future.status == "error":
@@ -121,6 +132,28 @@ def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, prog
         if cluster is not None:
             cluster.close()
     return failures
+
+
+def _with_objects(recipe: Recipe, models: Mapping[str, Any]) -> tuple[Recipe, dict[str, Any]]:
+    """``recipe`` on the given model objects instead of its ``[[models]]``; (recipe, spec -> Subject)."""
+    from dataclasses import replace
+
+    from toposcope.models.subject import Subject
+    from toposcope.recipes.schema import model_label
+
+    if not models:
+        raise ToposcopeError("models is an empty mapping; give {name: toposcope.load_model(...)}")
+    subjects, entries = {}, []
+    for name, subject in models.items():
+        if not isinstance(subject, Subject):
+            raise ToposcopeError(f"model {name!r} is a {type(subject).__name__}, not a Subject; "
+                                 "wrap it with toposcope.load_model(module, layers=[...])")
+        spec = f"{IN_PROCESS}{name}"
+        register_subject(spec, subject)
+        subjects[spec] = subject
+        # The weights' hash stands in for load options: same weights, same tasks, so a rerun resumes.
+        entries.append({"name": model_label(str(name)), "spec": spec, "options": {"weights_sha256": subject.identity}})
+    return replace(recipe, models=entries), subjects
 
 
 def _paper_figures(output_dir: Path, tasks: list[Task]) -> tuple[list[Path], list[str]]:
@@ -137,7 +170,7 @@ def run_recipe(
     recipe: str | Path | Recipe,
     output_dir: str | Path,
     *,
-    models: list[str] | None = None,
+    models: list[str] | Mapping[str, Any] | None = None,
     force: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -154,8 +187,10 @@ def run_recipe(
     recipe : path, shipped recipe name or Recipe
     output_dir : path
         Created if needed; see the module docstring for its layout.
-    models : list of str, optional
-        Model specs replacing the recipe's ``[[models]]``.
+    models : list of str, or mapping of str to Subject, optional
+        Model specs replacing the recipe's ``[[models]]``, or your own models as
+        objects by name (``{"mynet": toposcope.load_model(module, layers=[...])}``);
+        an object's results are keyed by its weights' hash, so they resume too.
     force : bool
         Write into a folder holding another recipe's results, and recompute finished tasks.
     workers : int, optional
@@ -186,7 +221,10 @@ def run_recipe(
     """
     from toposcope.recipes.report import write_report
 
-    if not isinstance(recipe, Recipe):
+    subjects: dict[str, Any] = {}
+    if isinstance(models, Mapping):
+        recipe, subjects = _with_objects(recipe if isinstance(recipe, Recipe) else load_recipe(recipe), models)
+    elif not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, models)
     output_dir = Path(output_dir).expanduser()
     check_output(output_dir, recipe, force)
@@ -198,7 +236,8 @@ def run_recipe(
     tasks = expand(recipe)
     pending = [t for t in tasks if force or not is_done(t, output_dir)]
     if workers or scheduler:
-        failures = _run_dask(pending, output_dir, cache, force, progress, workers, scheduler, processes, retries)
+        failures = _run_dask(pending, output_dir, cache, force, progress, workers, scheduler, processes, retries,
+                             subjects)
     else:
         failures = _run_serial(pending, output_dir, cache, force, progress)
     paper, skipped = _paper_figures(output_dir, tasks) if figures else ([], [])

@@ -217,7 +217,7 @@ def parse_recipe(data: dict[str, Any], base_dir: str | Path = ".") -> Recipe:
     return Recipe(name, models, stimuli, analyses, source=data, base_dir=base_dir)
 
 
-def _label(text: str) -> str:
+def model_label(text: str) -> str:
     """A file-name-safe model label: ``toponets/resnet18`` -> ``toponets-resnet18``."""
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-")
 
@@ -229,7 +229,7 @@ def _expand_model(index: int, entry: Any, base_dir: Path) -> list[dict[str, Any]
         raise ToposcopeError(f"{where} needs spec = \"...\" (e.g. \"demo/topo\"); see `toposcope layers --help`")
     spec, options = entry["spec"], dict(_check_keys(f"{where} options", entry.get("options", {}),
                                                      tuple(entry.get("options", {}))))
-    base = entry.get("name") or _label(spec)
+    base = entry.get("name") or model_label(spec)
     if "taus" in entry and "checkpoints" in entry:
         raise ToposcopeError(f"{where} has both taus and checkpoints; give one per [[models]] entry")
     if "taus" in entry:
@@ -248,7 +248,7 @@ def _expand_model(index: int, entry: Any, base_dir: Path) -> list[dict[str, Any]
         # Released seeds often share a file name in per-seed folders (TDANN: seed_N/model_final_...):
         # then the folder names the model.
         labels = stems if len(set(stems)) == len(stems) else [f"{Path(f).parent.name}-{Path(f).stem}" for f in files]
-        return [{"name": f"{base}-{_label(label)}", "spec": spec,
+        return [{"name": f"{base}-{model_label(label)}", "spec": spec,
                  "options": {**options, "checkpoint": str(Path(f).resolve())}} for label, f in zip(labels, files)]
     return [{"name": base, "spec": spec, "options": options}]
 
@@ -260,7 +260,7 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
     kind = check_option(f"analysis kind in {where}", entry["kind"], ANALYSIS_KEYS)
     _check_keys(f"{where} (kind {kind!r})", entry, COMMON_KEYS + ANALYSIS_KEYS[kind])
     out = dict(entry)
-    out["name"] = _label(str(entry.get("name") or kind))
+    out["name"] = model_label(str(entry.get("name") or kind))
     if kind in NO_STIMULI:
         if "stimuli" in entry:
             raise ToposcopeError(f"{where}: {kind} takes no stimuli; remove stimuli = {entry['stimuli']!r}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["ANALYSES", "is_done", "load_stimuli", "run_task"]
+__all__ = ["ANALYSES", "IN_PROCESS", "is_done", "load_stimuli", "register_subject", "run_task"]
 
 #: Models loaded in this process, keyed by (spec, options); a worker runs many tasks of one model.
 _MODELS: dict[str, Any] = {}
@@ -26,10 +26,29 @@ _MODELS: dict[str, Any] = {}
 _PROGRESS: ContextVar[bool] = ContextVar("toposcope_task_progress", default=False)
 
 
+#: Spec prefix of models given as Python objects (``run_recipe(models={"name": subject})``).
+IN_PROCESS = "python:"
+#: Those models by spec, in this process (Dask workers get theirs with each task).
+_SUBJECTS: dict[str, Any] = {}
+
+
+def register_subject(spec: str, subject: Any) -> None:
+    """Make ``subject`` the model of ``spec`` (``python:NAME``) in this process."""
+    _SUBJECTS[spec] = subject
+
+
 def load_subject(spec: str, options: dict[str, Any]) -> Any:
-    """``toposcope.load_model(spec, **options)``, once per process, bad options as one line."""
+    """``toposcope.load_model(spec, **options)``, once per process, bad options as one line.
+
+    A ``python:NAME`` spec is a model handed over as an object (:func:`register_subject`).
+    """
     from toposcope import load_model
 
+    if spec.startswith(IN_PROCESS):
+        if spec not in _SUBJECTS:
+            raise ToposcopeError(f"model {spec!r} was given as a Python object in another process; "
+                                 "pass it to run_recipe(models={...}) in this one")
+        return _SUBJECTS[spec]
     key = json.dumps([spec, options], sort_keys=True, default=str)
     if key not in _MODELS:
         try:
@@ -160,7 +179,7 @@ def is_done(task: Any, output_dir: str | Path) -> bool:
 
 
 def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool = False,
-             progress: bool = False) -> str:
+             progress: bool = False, subject: Any = None) -> str:
     """Compute one task and write its netCDF; returns the result's path.
 
     Parameters
@@ -174,6 +193,8 @@ def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool =
         Recompute even when a matching result exists.
     progress : bool
         Show the task's own progress bars (extraction, word swaps).
+    subject : Subject, optional
+        The model of a ``python:NAME`` task (shipped to a Dask worker with the task).
     """
     from toposcope.io import provenance, write_netcdf
 
@@ -181,6 +202,8 @@ def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool =
     path = output_dir / task.relative_path
     if not force and is_done(task, output_dir):
         return str(path)
+    if subject is not None:
+        register_subject(task.spec, subject)
     subject = load_subject(task.spec, task.options)
     stimuli = load_stimuli(task.stimuli, output_dir / "stimuli") if task.stimuli else None
     token = _PROGRESS.set(progress)
