@@ -204,6 +204,9 @@ def _fig5a(run: Run, folder: Path) -> list[Path]:
     maps = _merged_tmaps(run)
     if not maps:
         raise Skip("needs selectivity results")
+    # Rows as the paper: controls (untrained, baseline) on top, then the TopoNets by increasing tau.
+    styles = model_styles(run, list(maps))
+    maps = {m: maps[m] for m in sorted(maps, key=lambda m: (styles[m].topographic, styles[m].tau or 0.0))}
     shared = [str(c) for c in next(iter(maps.values()))["contrast"].values
               if all(c in m["contrast"].values for m in maps.values())]
     contrasts = [c for c in FIG5A_CONTRASTS if c in shared] or shared[:MAX_TMAP_COLUMNS]
