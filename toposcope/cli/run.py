@@ -33,14 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _list() -> int:
     import re
 
-    from toposcope.recipes.schema import SHIPPED, shipped_recipes
+    from toposcope.recipes.schema import SHIPPED, recipe_header, shipped_recipes
 
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
     for name in shipped_recipes():
-        head = tomllib.loads((SHIPPED / f"{name}.toml").read_text(encoding="utf-8")).get("recipe", {})
+        head = recipe_header(SHIPPED / f"{name}.toml")
         paper = str(head.get("paper", ""))
         if paper:
             # "Deb, Deb, Murty. TopoNets: ... ICLR 2025" -> "Deb et al. 2025"

@@ -49,9 +49,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from toposcope.figures._run import Run, Skip, model_options, write_csv
+from toposcope.figures._run import Run, Skip, write_csv
+from toposcope.figures._style import model_styles
 
-__all__ = ["FIGURES", "TMAP_COLUMNS", "language_localizer", "layer_names", "noun_verb_analyses", "tau_of"]
+__all__ = ["FIGURES", "TMAP_COLUMNS", "language_localizer", "layer_names", "noun_verb_analyses"]
 
 #: Panels per row of the t-map figures before wrapping (TopoLM's GPT-2 has 12 blocks).
 TMAP_COLUMNS = 12
@@ -67,14 +68,6 @@ def layer_names(data: xr.Dataset) -> list[str]:
     if "layer" not in data.coords:
         return [""]
     return list(dict.fromkeys(np.asarray(data["layer"].values).astype(str).tolist()))
-
-
-def tau_of(run: Run, model: str) -> float | None:
-    """The model's ``tau`` load option as a number, or None."""
-    try:
-        return float(model_options(run.attrs.get(model, {}))["tau"])
-    except (KeyError, ValueError):
-        return None
 
 
 def _unit_block(data: xr.Dataset | xr.DataArray, layers: list[str]) -> np.ndarray:
@@ -107,13 +100,16 @@ def _fig5b(run: Run, folder: Path) -> list[Path]:
     results = {model: data for model, data in run.results.get("windows", {}).items() if "c" in data}
     if not results:
         raise Skip("needs windows results (kind = \"windows\") with the fitted power-law weight c")
-    models = sorted(results, key=lambda m: (tau_of(run, m) is None, tau_of(run, m) or 0.0, m))
+    styles = model_styles(run, list(results))
+    taus = {model: styles[model].tau for model in results}
+    models = sorted(results, key=lambda m: (taus[m] is None, taus[m] or 0.0, m))
     first = layer_names(results[models[0]])
     layers = [layer for layer in first if all(layer in layer_names(results[m]) for m in models)]
     if not layers:
         raise Skip(f"the models' windows share no layer (first model has {first})")
-    taus = {model: tau_of(run, model) for model in models}
-    figure = plot_window_rows({m: results[m] for m in models}, layers, taus)
+    # The architecture's hue shaded by tau, as in Figs. 2-4; baselines black.
+    colors = {m: styles[m].color if styles[m].topographic else "black" for m in models}
+    figure = plot_window_rows({m: results[m] for m in models}, layers, colors)
     data = xr.Dataset(coords={"layer": layers})
     rows = []
     for i, model in enumerate(models):

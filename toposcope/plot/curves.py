@@ -210,9 +210,11 @@ def plot_dimensionality(
     """
     from matplotlib.figure import Figure
 
-    compare_dimensionality(dimensionality, smoothness, performance)  # checks shapes and values first
     ed = np.asarray(dimensionality, dtype=np.float64)
     x_performance, x_smoothness = (np.asarray(v, dtype=np.float64) for v in (performance, smoothness))
+    if not ed.shape == x_performance.shape == x_smoothness.shape:
+        raise ToposcopeError("dimensionality, smoothness and performance need one value per model, "
+                             f"got {ed.size}, {x_smoothness.size} and {x_performance.size}")
     counted = np.ones(ed.size, dtype=bool) if topographic is None else np.asarray(topographic, dtype=bool)
     if counted.shape != ed.shape:
         raise ToposcopeError(f"topographic has {counted.size} flags for {ed.size} models; give one per model")

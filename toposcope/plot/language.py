@@ -27,7 +27,7 @@ import xarray as xr
 from toposcope._validation import ToposcopeError
 from toposcope.plot.sheet import color_limits, grid_image, layer_labels, plot_sheet
 
-__all__ = ["TmapRow", "layer_units", "mask_outline", "plot_tmap_rows", "plot_window_rows", "tau_colors"]
+__all__ = ["TmapRow", "layer_units", "mask_outline", "plot_tmap_rows", "plot_window_rows"]
 
 #: Colormaps of the Fig. 5B rows: white (0) to full colour (1), as the paper draws them.
 POWER_LAW_CMAP = "Reds"
@@ -43,17 +43,8 @@ def layer_units(data: xr.Dataset | xr.DataArray, layer: str) -> np.ndarray:
     return np.flatnonzero(np.asarray(data["layer"].values).astype(str) == layer)
 
 
-def tau_colors(taus: Mapping[str, float | None]) -> dict[str, Any]:
-    """One colour per model: black for tau 0 or unknown, viridis by rank of tau otherwise."""
-    from matplotlib import colormaps
-
-    ranked = sorted({t for t in taus.values() if t is not None and t > 0})
-    palette = colormaps["viridis"](np.linspace(0.15, 0.9, max(len(ranked), 1)))
-    return {model: "black" if tau is None or tau <= 0 else palette[ranked.index(tau)] for model, tau in taus.items()}
-
-
 def plot_window_rows(
-    results: Mapping[str, xr.Dataset], layers: Sequence[str], taus: Mapping[str, float | None] | None = None,
+    results: Mapping[str, xr.Dataset], layers: Sequence[str], colors: Mapping[str, Any] | None = None,
 ) -> Any:
     """TopoNets Fig. 5B: power-law and exponential strength maps, two rows per model, and the layer medians.
 
@@ -64,8 +55,9 @@ def plot_window_rows(
         ``layer``), drawn top to bottom in the mapping's order.
     layers : sequence of str
         The columns, the same for every model.
-    taus : mapping of str to float or None, optional
-        Model label -> TopoLoss strength, colouring the summary lines.
+    colors : mapping of str to colour, optional
+        Model label -> colour of its summary lines (e.g. shaded by tau); a
+        colour cycle by default.
 
     Returns
     -------
@@ -77,9 +69,8 @@ def plot_window_rows(
 
     if not results or not layers:
         raise ToposcopeError("plot_window_rows needs at least one model and one layer")
-    taus = dict(taus or {})
     labels = layer_labels(layers)
-    colors = tau_colors({model: taus.get(model) for model in results})
+    colors = {model: (colors or {}).get(model, f"C{i % 10}") for i, model in enumerate(results)}
     n_rows, n_cols = 2 * len(results), len(layers)
     figure = Figure(figsize=(1.5 * n_cols + 4.2, 1.45 * n_rows + 0.8), layout="constrained")
     grid = figure.add_gridspec(n_rows, n_cols + 1, width_ratios=[1.0] * n_cols + [max(2.6, 0.25 * n_cols)])

@@ -41,7 +41,7 @@ except ModuleNotFoundError:  # pragma: no cover
 
 from toposcope._validation import ToposcopeError, check_option, close_matches
 
-__all__ = ["ANALYSIS_KEYS", "SHIPPED", "Recipe", "Task", "expand", "load_recipe", "parse_recipe", "shipped_recipes"]
+__all__ = ["ANALYSIS_KEYS", "SHIPPED", "Recipe", "Task", "expand", "load_recipe", "parse_recipe", "recipe_header", "shipped_recipes"]
 
 TOP_KEYS = ("recipe", "models", "stimuli", "analyses")
 RECIPE_KEYS = ("name", "description", "paper", "figure", "figures")
@@ -71,6 +71,11 @@ SHIPPED = Path(__file__).resolve().parent.parent / "data" / "recipes"
 def shipped_recipes() -> list[str]:
     """Names of the shipped recipes, e.g. ``["demo", "tdann_floc", ...]``."""
     return sorted(p.stem for p in SHIPPED.glob("*.toml"))
+
+
+def recipe_header(path: str | Path) -> dict[str, Any]:
+    """The ``[recipe]`` table of a recipe file (name, paper, figure, ...), without checking the rest."""
+    return tomllib.loads(Path(path).read_text(encoding="utf-8")).get("recipe", {})
 
 
 @dataclass(frozen=True)
@@ -175,10 +180,10 @@ def _with_options(index: int, entry: Any, options: dict[str, Any]) -> Any:
         if option in options and sweep in entry:
             raise ToposcopeError(f"[[models]] #{index + 1} sweeps {sweep}; -O {option}=... would give every model "
                                  f"the same {option}: edit the recipe or pass --model SPEC instead")
-    merged = dict(entry.get("options") or {}) if isinstance(entry.get("options", {}), dict) else entry["options"]
-    if isinstance(merged, dict):
-        merged.update(options)
-    return {**entry, "options": merged}
+    own = entry.get("options") or {}
+    if not isinstance(own, dict):
+        return entry  # parse_recipe reports a non-table options
+    return {**entry, "options": {**own, **options}}
 
 
 def parse_recipe(data: dict[str, Any], base_dir: str | Path = ".") -> Recipe:
@@ -203,18 +208,23 @@ def parse_recipe(data: dict[str, Any], base_dir: str | Path = ".") -> Recipe:
     models = [m for i, entry in enumerate(data.get("models") or []) for m in _expand_model(i, entry, base_dir)]
     if not models:
         raise ToposcopeError("the recipe has no [[models]]; add one or pass --model SPEC")
-    labels = [m["name"] for m in models]
-    duplicates = sorted({n for n in labels if labels.count(n) > 1})
-    if duplicates:
-        raise ToposcopeError(f"two models are both named {duplicates[0]!r}; give each [[models]] a distinct name")
+    twice = _first_repeated(m["name"] for m in models)
+    if twice:
+        raise ToposcopeError(f"two models are both named {twice!r}; give each [[models]] a distinct name")
     analyses = [_check_analysis(i, entry, stimuli) for i, entry in enumerate(data.get("analyses") or [])]
     if not analyses:
         raise ToposcopeError("the recipe has no [[analyses]]; add at least one")
-    names = [a["name"] for a in analyses]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ToposcopeError(f"two analyses are both named {duplicates[0]!r}; give them distinct name = \"...\"")
+    twice = _first_repeated(a["name"] for a in analyses)
+    if twice:
+        raise ToposcopeError(f"two analyses are both named {twice!r}; give them distinct name = \"...\"")
     return Recipe(name, models, stimuli, analyses, source=data, base_dir=base_dir)
+
+
+def _first_repeated(names: Any) -> str | None:
+    """The alphabetically first name that occurs more than once, or None."""
+    names = list(names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    return repeated[0] if repeated else None
 
 
 def model_label(text: str) -> str:
