@@ -27,14 +27,14 @@ def pickled_tiny(tmp_path):
 
 
 def test_layers_lists_sheets(pickled_tiny, capsys):
-    assert main(["layers", f"file:{pickled_tiny}", "-O", "layers=conv1,conv2"]) == 0
+    assert main(["layers", f"file:{pickled_tiny}", "--trust-checkpoint", "-O", "layers=conv1,conv2"]) == 0
     out = capsys.readouterr().out
     assert "conv2" in out and "2x3 grid" in out and "2x2 grid" in out
 
 
 def test_extract_writes_a_readable_netcdf(pickled_tiny, image_folder, tmp_path, capsys):
     out = tmp_path / "r.nc"
-    code = main(["extract", f"file:{pickled_tiny}", "-O", "layers=conv2", "--stimuli", str(image_folder),
+    code = main(["extract", f"file:{pickled_tiny}", "--trust-checkpoint", "-O", "layers=conv2", "--stimuli", str(image_folder),
                  "-o", str(out), "--no-cache"])
     assert code == 0
     responses = open_responses(out)
@@ -68,7 +68,7 @@ def test_wrong_architecture_checkpoint_names_keys(tmp_path, capsys):
 def test_bad_stimuli_leave_no_output(pickled_tiny, image_folder, tmp_path, capsys):
     (image_folder / "dark" / "zz.png").write_bytes(b"broken")
     out = tmp_path / "r.nc"
-    code = main(["extract", f"file:{pickled_tiny}", "-O", "layers=conv2", "--stimuli", str(image_folder),
+    code = main(["extract", f"file:{pickled_tiny}", "--trust-checkpoint", "-O", "layers=conv2", "--stimuli", str(image_folder),
                  "-o", str(out), "--no-cache"])
     assert code == 2 and not out.exists()
     assert "zz.png" in capsys.readouterr().err

@@ -23,7 +23,7 @@ def planted(tmp_path_factory):
     model = folder / "tiny.pt"
     torch.save(TinyNet(), model)
     first = T.build(folder / "first")  # same seed, so the same images as the final tree
-    subject = toposcope.load_model(f"file:{model}", layers="conv2")
+    subject = toposcope.load_model(f"file:{model}", layers="conv2", trust_checkpoint=True)
     # In 73k-id order, as the command asks for them: the same stimulus set, so the
     # response cache below spares the commands their forward passes.
     order = np.argsort(first.nsd_ids)
@@ -40,7 +40,7 @@ def shared_cache(planted, monkeypatch):
 
 
 def run_nsd(model, root, out, *extra):
-    return main(["nsd", f"file:{model}", "-O", "layers=conv2", "--nsd-root", str(root), "--subject", "1",
+    return main(["nsd", f"file:{model}", "--trust-checkpoint", "-O", "layers=conv2", "--nsd-root", str(root), "--subject", "1",
                  "-o", str(out), "--image-dir", str(out.parent / "images"), *extra])
 
 

@@ -38,7 +38,7 @@ def small_floc(tmp_path):
 def test_selectivity_writes_tmaps_with_sheet_coords_provenance_and_figures(pickled_tiny, small_floc, tmp_path,
                                                                           capsys):
     out = tmp_path / "out" / "tmaps.nc"
-    code = main(["selectivity", f"file:{pickled_tiny}", "-O", "layers=conv1,conv2", "--stimuli",
+    code = main(["selectivity", f"file:{pickled_tiny}", "--trust-checkpoint", "-O", "layers=conv1,conv2", "--stimuli",
                  f"floc:{small_floc}", "-o", str(out), "--no-cache", "--quiet", "--patches"])
     assert code == 0
     maps = xr.open_dataarray(out, engine="h5netcdf")
@@ -57,7 +57,7 @@ def test_selectivity_writes_tmaps_with_sheet_coords_provenance_and_figures(pickl
 
 
 def test_selectivity_unknown_category_is_one_line(pickled_tiny, small_floc, tmp_path, capsys):
-    code = main(["selectivity", f"file:{pickled_tiny}", "-O", "layers=conv2", "--stimuli", f"floc:{small_floc}",
+    code = main(["selectivity", f"file:{pickled_tiny}", "--trust-checkpoint", "-O", "layers=conv2", "--stimuli", f"floc:{small_floc}",
                  "--contrasts", "faces,cats vs car", "-o", str(tmp_path / "t.nc"), "--no-cache", "--quiet"])
     assert code == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]

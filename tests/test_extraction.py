@@ -88,10 +88,11 @@ def test_hooks_removed_and_training_mode_restored(image_folder):
 def test_failure_mid_run_cleans_up_and_writes_nothing(image_folder, tmp_path):
     (image_folder / "dark" / "broken.png").write_bytes(b"not an image")
     model = TinyNet()
-    model.train()
+    subject = subject_for(model)
+    model.train()  # load_model gave it in eval mode; extraction must restore whatever mode it finds
     cache = tmp_path / "cache"
     with pytest.raises(ToposcopeError, match=r"cannot read image .*broken\.png"):
-        toposcope.extract(subject_for(model), image_folder, batch_size=2, cache=cache, progress=False,
+        toposcope.extract(subject, image_folder, batch_size=2, cache=cache, progress=False,
                           memory_limit=10)  # streaming path
     assert model.training
     assert all(not m._forward_hooks for m in model.modules())

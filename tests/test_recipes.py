@@ -426,7 +426,8 @@ def test_dask_sweep_equals_serial_run(serial_run, tmp_path):
     pytest.importorskip("dask.distributed")
     out, summary = serial_run
     recipe = write_recipe(tmp_path)
-    dask_summary = run_recipe(recipe, tmp_path / "out", workers=2, processes=False, progress=False, figures=False)
+    # Worker processes, as `toposcope run --workers` starts them: their own threads, imports and cache reads.
+    dask_summary = run_recipe(recipe, tmp_path / "out", workers=2, processes=True, progress=False, figures=False)
     assert dask_summary["ran"] == N_TASKS
     for relative in summary["files"]:
         serial, parallel = _open(out / relative), _open(tmp_path / "out" / relative)

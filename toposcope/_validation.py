@@ -15,7 +15,24 @@ from typing import Any
 
 
 class ToposcopeError(ValueError):
-    """A user-facing error whose message is one line naming the problem and the fix."""
+    """A user-facing error whose message is one line naming the problem and the fix.
+
+    Parameters
+    ----------
+    message : str
+        The line, in the words of the Python API (``trust_checkpoint=True``).
+    cli : str, optional
+        The same line in the words of the command line (``--trust-checkpoint``),
+        which the CLI prints instead, where the two differ.
+    """
+
+    def __init__(self, message: str, cli: str | None = None) -> None:
+        super().__init__(message)
+        self.cli = cli
+
+    def __reduce__(self):
+        # Keeps ``cli`` when an error travels back from a Dask worker.
+        return (type(self), (str(self), self.cli))
 
 
 def close_matches(word: str, options: Iterable[str], n: int = 3) -> list[str]:

@@ -28,7 +28,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option, check_positive_int
 from toposcope.io import ResponseStore, open_responses, provenance, write_netcdf
-from toposcope.models.subject import Subject, TopoLayer
+from toposcope.models.subject import Subject, TopoLayer, module_sha256
 from toposcope.stimuli import StimulusSet, from_paths, from_texts, load, open_image
 
 __all__ = ["TEXT_MODES", "default_cache_dir", "extract"]
@@ -40,7 +40,7 @@ __all__ = ["TEXT_MODES", "default_cache_dir", "extract"]
 TEXT_MODES = ("mean", "last", "words")
 
 #: Bump when the layout of cached responses changes, so old caches are never read.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: keyed by the weights at extraction time
 
 
 def default_cache_dir() -> Path:
@@ -106,8 +106,10 @@ def extract(
     results: dict[str, xr.DataArray] = {}
     todo: list[TopoLayer] = []
     keys: dict[str, str] = {}
+    # The weights as they are now, not as loaded: a model edited in place must not hit old responses.
+    weights = module_sha256(subject.model) if cache_dir else ""
     for layer in chosen:
-        keys[layer.name] = _cache_key(subject, stimulus_hash, layer, options)
+        keys[layer.name] = _cache_key(weights, subject, stimulus_hash, layer, options)
         cached = cache_dir / f"{keys[layer.name]}.nc" if cache_dir else None
         if cached is not None and cached.is_file():
             results[layer.name] = open_responses(cached, chunks=_chunks_for(cached, memory_limit))
@@ -144,12 +146,13 @@ def _cache_dir(cache: bool | str | Path) -> Path | None:
     return default_cache_dir() if cache is True else Path(cache)
 
 
-def _cache_key(subject: Subject, stimulus_hash: str, layer: TopoLayer, options: dict) -> str:
+def _cache_key(weights: str, subject: Subject, stimulus_hash: str, layer: TopoLayer, options: dict) -> str:
+    """Key of one layer's cached responses; ``weights`` is the sha256 of the model's state dict now."""
     sheet = layer.sheet
     sheet_hash = hashlib.sha256(np.ascontiguousarray(sheet.positions).tobytes()).hexdigest()
     payload = {
         "format": CACHE_FORMAT,
-        "model": subject.identity,
+        "model": weights,
         "stimuli": stimulus_hash,
         "layer": layer.name,
         "layout": sheet.layout,

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args._run(args)
     except ToposcopeError as error:
-        print(f"toposcope {args.command}: error: {error}", file=sys.stderr)
+        # The CLI's own words (flags) where the error has them, else the library's.
+        print(f"toposcope {args.command}: error: {getattr(error, 'cli', None) or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"toposcope {args.command}: interrupted", file=sys.stderr)

@@ -23,8 +23,22 @@ def add_model_arguments(parser: argparse.ArgumentParser, spec_required: bool = T
     parser.add_argument("--positions", metavar="DIR", help="folder of per-layer position files (tdann, topolm)")
     parser.add_argument("--arch", help="architecture of a state-dict checkpoint (file:, torchvision:)")
     parser.add_argument("--layout", choices=("channel", "channel_space"), help="how conv outputs map to units")
+    add_trust_arguments(parser)
     parser.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                         help="any other load option, repeatable (e.g. -O pool=max)")
+
+
+def add_trust_arguments(parser: argparse.ArgumentParser, seed: int | None = 0) -> None:
+    """``--seed`` (random choices) and ``--trust-checkpoint`` (unpickle untrusted files).
+
+    ``seed=None`` leaves each model's own seed (a recipe's) unless the flag is given.
+    """
+    parser.add_argument("--seed", type=int, default=seed, metavar="N",
+                        help="seed of every random choice: the initial weights of a model without a checkpoint "
+                             "and the analysis's sampling (default 0)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="unpickle a checkpoint that holds more than tensors (e.g. a whole nn.Module); "
+                             "this can run code from the file, so only for files from a source you trust")
 
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -32,10 +46,12 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
     from toposcope._validation import ToposcopeError
 
     options: dict[str, Any] = {}
-    for key in ("tau", "checkpoint", "positions", "arch", "layout"):
+    for key in ("tau", "checkpoint", "positions", "arch", "layout", "seed"):
         value = getattr(args, key, None)
         if value is not None:
             options[key] = value
+    if getattr(args, "trust_checkpoint", False):
+        options["trust_checkpoint"] = True
     for item in args.option:
         key, sep, value = item.partition("=")
         if not sep or not key:

@@ -8,6 +8,7 @@ HELP = "run a recipe (TOML: models, stimuli, analyses) into a folder of results,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from toposcope.cli._common import add_trust_arguments
     from toposcope.recipes.schema import shipped_recipes
 
     parser.add_argument("recipe", metavar="RECIPE", nargs="?",
@@ -19,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run on this model instead of the recipe's [[models]] (repeatable)")
     parser.add_argument("-O", "--option", action="append", default=[], metavar="KEY=VALUE",
                         help="load option for every model, repeatable (e.g. -O checkpoint=my.pt -O positions=pos/)")
+    add_trust_arguments(parser, seed=None)
     parser.add_argument("-o", "--output", metavar="OUT", help="output folder (default: runs/RECIPE-NAME)")
     parser.add_argument("--force", action="store_true",
                         help="write into a folder holding other results and recompute finished tasks")
@@ -51,6 +53,7 @@ def _list() -> int:
 
 
 def _dry_run(recipe, output) -> int:
+    import tempfile
     from pathlib import Path
 
     from toposcope.recipes import expand, validate
@@ -59,7 +62,8 @@ def _dry_run(recipe, output) -> int:
 
     output = Path(output)
     check_output(output, recipe, force=False)
-    validate(recipe, output)  # loads every model and stimulus set once
+    with tempfile.TemporaryDirectory() as scratch:  # stimuli made in code go here: a dry run writes nothing
+        validate(recipe, Path(scratch))  # loads every model and stimulus set once
     tasks = expand(recipe)
     done = [is_done(t, output) for t in tasks]
     for task, finished in zip(tasks, done):

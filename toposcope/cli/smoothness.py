@@ -23,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="number of distance bins over each sheet, or explicit bin edges (default 20)")
     parser.add_argument("--mode", default="exact", choices=("exact", "sampled"),
                         help="all unit pairs, or TDANN's sampled windows (default exact)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the chance curve and the sampling")
 
 
 def parse_bins(text: str) -> int | list[float]:

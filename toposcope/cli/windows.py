@@ -32,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-delta", type=int, default=20, help="largest lag of theta (default 20)")
     parser.add_argument("--unswappable", choices=("raise", "skip"), default="raise",
                         help="a word whose POS has no single-token replacement: stop (raise) or drop its sequence")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-figures", action="store_true", help="write the netCDF only")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")

@@ -119,7 +119,8 @@ def demo_metadata(path: str | Path | None = None) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_demo(rest: str, *, checkpoint: str | Path | None = None, pool: str = "mean") -> Subject:
+def load_demo(rest: str, *, checkpoint: str | Path | None = None, pool: str = "mean",
+              trust_checkpoint: bool = False) -> Subject:
     """``demo/topo`` or ``demo/baseline`` as a Subject, from the package data.
 
     Parameters
@@ -131,6 +132,9 @@ def load_demo(rest: str, *, checkpoint: str | Path | None = None, pool: str = "m
         training script) to load instead of the shipped weights.
     pool : {"mean", "max"}
         Reduction of the conv layers' spatial maps.
+    trust_checkpoint : bool
+        Unpickle a checkpoint that holds more than tensors (e.g. a whole pickled
+        ``nn.Module``), which can run code from the file; recorded in provenance.
 
     Returns
     -------
@@ -144,12 +148,14 @@ def load_demo(rest: str, *, checkpoint: str | Path | None = None, pool: str = "m
     name = rest.strip("/")
     check_option("demo model", name, DEMO_MODELS, hint="use demo/topo or demo/baseline")
     path = weights_path(name) if checkpoint is None else Path(checkpoint)
-    state = unwrap_state_dict(read_checkpoint(path, hint="give a .safetensors file of a demo model"))
+    state = unwrap_state_dict(read_checkpoint(path, hint="give a .safetensors file of a demo model",
+                                             trust=trust_checkpoint))
     model = build_model()
     load_weights(model, state, str(path), "the demo architecture")
     model.eval()
     return from_module(
         model, TOPO_LAYERS, layout="channel", pool=pool, transform=DigitTransform(),
         input_shape=(1, INPUT_SIZE, INPUT_SIZE), name=f"demo/{name}", identity=file_sha256(path),
-        options={"checkpoint": None if checkpoint is None else str(checkpoint), "pool": pool},
+        options={"checkpoint": None if checkpoint is None else str(checkpoint), "pool": pool,
+                 "trust_checkpoint": trust_checkpoint or None},
     )

@@ -15,8 +15,9 @@ from toposcope.models.transforms import imagenet_transform
 __all__ = ["load_file", "load_torchvision", "torchvision_model"]
 
 
-def torchvision_model(arch: str) -> Any:
-    """An untrained torchvision model ``arch``; unknown names list close ones."""
+def torchvision_model(arch: str, seed: int = 0) -> Any:
+    """An untrained torchvision model ``arch``, initialised from ``seed``; unknown names list close ones."""
+    import torch
     import torchvision
 
     names = torchvision.models.list_models(module=torchvision.models)
@@ -24,7 +25,10 @@ def torchvision_model(arch: str) -> Any:
         near = close_matches(arch, names)
         hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
         raise ToposcopeError(f"unknown torchvision architecture {arch!r}{hint}; see torchvision.models.list_models()")
-    return torchvision.models.get_model(arch, weights=None)
+    # Seeded without touching the caller's random state, so the same arch and seed is the same network.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torchvision.models.get_model(arch, weights=None)
 
 
 def _as_list(layers: Iterable[str] | str | None) -> list[str] | None:
@@ -44,6 +48,8 @@ def load_torchvision(
     layout: str = "channel",
     pool: str = "mean",
     positions: dict | None = None,
+    seed: int = 0,
+    trust_checkpoint: bool = False,
 ) -> Subject:
     """A torchvision architecture as a Subject.
 
@@ -59,24 +65,33 @@ def load_torchvision(
         Modules to hook; every Conv2d and Linear by default.
     layout, pool, positions
         As in :func:`toposcope.models.from_module`.
+    seed : int
+        Seed of the random initialisation when the weights are random (recorded in
+        provenance then), so that two commands see the same network.
+    trust_checkpoint : bool
+        Unpickle a checkpoint that holds more than tensors (e.g. a whole pickled
+        ``nn.Module``), which can run code from the file; recorded in provenance.
     """
     if checkpoint is not None and weights is not None:
         raise ToposcopeError("give checkpoint= or weights=, not both")
     if weights is not None:
         model, identity = _with_torchvision_weights(arch, weights), f"torchvision:{arch}:{weights}"
-    else:
+    elif checkpoint is not None:
         model = torchvision_model(arch)
-        identity = None
-        if checkpoint is not None:
-            load_weights(model, unwrap_state_dict(read_checkpoint(checkpoint)), str(checkpoint), arch)
-            identity = file_sha256(checkpoint)
-        else:
-            warnings.warn(f"torchvision:{arch} has random weights; pass checkpoint=PATH or weights=DEFAULT",
-                          stacklevel=2)
+        load_weights(model, unwrap_state_dict(read_checkpoint(checkpoint, trust=trust_checkpoint)),
+                     str(checkpoint), arch)
+        identity = file_sha256(checkpoint)
+    else:
+        model, identity = torchvision_model(arch, seed=seed), None
+        warnings.warn(f"torchvision:{arch} has random weights (seed {seed}); "
+                      "pass checkpoint=PATH or weights=DEFAULT", stacklevel=2)
+    random_weights = checkpoint is None and weights is None
     chosen = _as_list(layers) or candidate_layers(model)
     return from_module(model, chosen, layout=layout, pool=pool, transform=imagenet_transform(),
                        positions=positions, name=f"torchvision:{arch}", identity=identity,
-                       options={"checkpoint": checkpoint, "weights": weights, "layout": layout, "pool": pool})
+                       options={"checkpoint": checkpoint, "weights": weights, "layout": layout, "pool": pool,
+                                "seed": seed if random_weights else None,
+                                "trust_checkpoint": trust_checkpoint or None})
 
 
 def _with_torchvision_weights(arch: str, weights: str) -> Any:
@@ -102,8 +117,9 @@ def load_file(
     layout: str = "channel",
     pool: str = "mean",
     positions: dict | None = None,
+    trust_checkpoint: bool = False,
 ) -> Subject:
-    """A saved model as a Subject: a pickled ``nn.Module`` or a state dict with ``arch=``.
+    """A saved model as a Subject: a state dict with ``arch=``, or (trusted) a pickled ``nn.Module``.
 
     Parameters
     ----------
@@ -113,10 +129,13 @@ def load_file(
         torchvision architecture for a state dict.
     layers : list of str or comma-separated str, optional
         Modules to hook; every Conv2d and Linear by default.
+    trust_checkpoint : bool
+        Unpickle a checkpoint that holds more than tensors (a whole pickled ``nn.Module``
+        needs it), which can run code from the file; recorded in provenance.
     """
     from torch import nn
 
-    content = read_checkpoint(path)
+    content = read_checkpoint(path, trust=trust_checkpoint)
     if isinstance(content, nn.Module):
         model, name = content, f"file:{Path(path).name}"
     elif arch is None:
@@ -127,4 +146,5 @@ def load_file(
     chosen = _as_list(layers) or candidate_layers(model)
     return from_module(model, chosen, layout=layout, pool=pool, transform=imagenet_transform(),
                        positions=positions, name=name, identity=file_sha256(path),
-                       options={"checkpoint": path, "arch": arch, "layout": layout, "pool": pool})
+                       options={"checkpoint": path, "arch": arch, "layout": layout, "pool": pool,
+                                "trust_checkpoint": trust_checkpoint or None})

@@ -9,6 +9,8 @@ A spec is ``family/name`` (``toponets/resnet18``, ``demo/topo``), ``family:arg``
 from __future__ import annotations
 
 import importlib
+import inspect
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -112,11 +114,14 @@ def load_model(spec: Any, **options: Any):
         ``layers=[...]`` names the topographic layers and the remaining options go
         to :func:`~toposcope.models.subject.from_module`.
     **options
-        Family options, e.g. ``tau=10``, ``checkpoint="file.pt"``, ``layers=[...]``.
+        Family options, e.g. ``tau=10``, ``checkpoint="file.pt"``, ``layers=[...]``;
+        for every family ``seed=0`` (random initialisations) and
+        ``trust_checkpoint=False`` (refuse checkpoints that hold more than tensors).
 
     Returns
     -------
     Subject
+        Its model in eval mode.
     """
     if not isinstance(spec, str):
         from toposcope.models.subject import from_module
@@ -126,8 +131,43 @@ def load_model(spec: Any, **options: Any):
                 "a module needs layers=[...] naming its topographic layers "
                 "(see model.named_modules())"
             )
-        return from_module(spec, options.pop("layers"), **options)
-    family, rest = parse_spec(spec)
-    entry = FAMILIES[family]
-    builder = getattr(importlib.import_module(entry.module), entry.function)
-    return builder(rest, **options)
+        subject = from_module(spec, options.pop("layers"), **options)
+    else:
+        family, rest = parse_spec(spec)
+        entry = FAMILIES[family]
+        builder = getattr(importlib.import_module(entry.module), entry.function)
+        subject = builder(rest, **_checked_common(builder, options))
+    # Responses are an inference-time measurement: BatchNorm on running statistics, no dropout.
+    subject.model.eval()
+    return subject
+
+
+def _checked_common(builder: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``seed`` and ``trust_checkpoint`` checked, kept only where ``builder`` uses them.
+
+    Every family accepts both so that one command line or recipe can name them for
+    any model: ``seed`` matters only where weights are random, ``trust_checkpoint``
+    only where a family unpickles a checkpoint (transformers models load their own
+    safe formats).
+    """
+    from toposcope._validation import check_bool
+
+    options = dict(options)
+    if "seed" in options:
+        options["seed"] = check_seed(options["seed"])
+    if "trust_checkpoint" in options:
+        options["trust_checkpoint"] = check_bool("trust_checkpoint", options["trust_checkpoint"])
+    accepted = inspect.signature(builder).parameters
+    for key in ("seed", "trust_checkpoint"):
+        if key in options and key not in accepted:
+            del options[key]
+    return options
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as a non-negative int (a CLI string of digits is accepted), else one line."""
+    if isinstance(seed, str) and seed.strip().isdigit():
+        seed = int(seed.strip())
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ToposcopeError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)

@@ -164,6 +164,7 @@ def load_tdann(
     positions: str | Path | None = None,
     arch: str | None = None,
     rescale: bool | str = False,
+    trust_checkpoint: bool = False,
 ) -> Subject:
     """A trained TDANN as a Subject, one channel x space layer per positions file.
 
@@ -183,6 +184,9 @@ def load_tdann(
         Multiply version-1 (macaque-scale) positions by the paper's per-layer
         factors to human scale, as TDANN's analyses do; folders with a
         ``version.txt`` of 2 or more are left as they are.
+    trust_checkpoint : bool
+        Unpickle a checkpoint that holds more than tensors (e.g. a whole pickled
+        ``nn.Module``), which can run code from the file; recorded in provenance.
 
     Returns
     -------
@@ -205,7 +209,7 @@ def load_tdann(
     if positions is None:
         raise ToposcopeError(f"tdann needs its unit positions; {POSITIONS_HINT}")
     sheets = _layer_sheets(positions, arch, rescale)
-    state = tdann_state_dict(read_checkpoint(checkpoint, hint=WEIGHTS_HINT))
+    state = tdann_state_dict(read_checkpoint(checkpoint, hint=WEIGHTS_HINT, trust=trust_checkpoint))
     model = load_weights(tdann_model(arch), state, str(checkpoint), f"TDANN {arch}")
     return from_module(
         model, list(sheets), layout="channel_space", modality="vision",
@@ -213,5 +217,5 @@ def load_tdann(
         input_shape=(3, INPUT_SIZE, INPUT_SIZE), positions=sheets, name=f"tdann/{arch}",
         identity=file_sha256(checkpoint),
         options={"checkpoint": str(checkpoint), "positions": str(positions), "arch": arch,
-                 "rescale": rescale},
+                 "rescale": rescale, "trust_checkpoint": trust_checkpoint or None},
     )

@@ -364,6 +364,7 @@ def load_topolm(
     tokenizer: Any = None,
     n_head: int | str | None = None,
     with_resid: bool | str | None = None,
+    trust_checkpoint: bool = False,
 ) -> Subject:
     """A trained TopoLM as a Subject, one topographic layer per positions file.
 
@@ -383,6 +384,9 @@ def load_topolm(
         Attention heads, for checkpoints without ``model_args``.
     with_resid : bool, optional
         Override the checkpoint's ``with_resid`` (see the module notes).
+    trust_checkpoint : bool
+        Unpickle a checkpoint that holds more than tensors (e.g. a whole pickled
+        ``nn.Module``), which can run code from the file; recorded in provenance.
 
     Returns
     -------
@@ -399,7 +403,7 @@ def load_topolm(
         raise ToposcopeError(f"topolm has no built-in weights; {WEIGHTS_HINT}")
     if positions is None:
         raise ToposcopeError(f"topolm needs its unit positions; {POSITIONS_HINT}")
-    content = read_checkpoint(checkpoint, hint=WEIGHTS_HINT)
+    content = read_checkpoint(checkpoint, hint=WEIGHTS_HINT, trust=trust_checkpoint)
     state, model_args = _state_and_args(content)
     config = topolm_config(state, model_args, str(checkpoint), n_head=n_head, with_resid=with_resid)
     model = load_weights(topolm_model(config), state, str(checkpoint), "TopoLM GPT")
@@ -410,7 +414,7 @@ def load_topolm(
         positions=sheets, name="topolm", identity=file_sha256(checkpoint),
         options={"checkpoint": str(checkpoint), "positions": str(positions),
                  "tokenizer": _tokenizer_name(tokenizer),
-                 "with_resid": config.with_resid},
+                 "with_resid": config.with_resid, "trust_checkpoint": trust_checkpoint or None},
     )
     subject.forward = _hidden_states
     return subject

@@ -190,16 +190,16 @@ def _architecture(name: str, model_args: Mapping[str, Any] | None = None) -> Any
     return build_vit_b_32() if name == "vit_b_32" else build_resnet(name)
 
 
-def _build(name: str, path: Path | None, source: str) -> Any:
-    """The architecture, with the weights at ``path`` (seeded random weights when None)."""
+def _build(name: str, path: Path | None, source: str, seed: int = 0, trust: bool = False) -> Any:
+    """The architecture, with the weights at ``path`` (random weights from ``seed`` when None)."""
     import torch
 
     if path is None:
         # Seeded so random-weight subjects (and their cache keys) are reproducible.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
+            torch.manual_seed(seed)
             return _architecture(name)
-    content = read_checkpoint(path)
+    content = read_checkpoint(path, trust=trust)
     if name == "nanogpt":
         model_args, state = _nanogpt_parts(content, source)
     else:
@@ -260,6 +260,8 @@ def load_toponet(
     layout: str = "channel",
     layers: Iterable[str] | str | None = None,
     tokenizer: Any = None,
+    seed: int = 0,
+    trust_checkpoint: bool = False,
 ) -> Subject:
     """A released TopoNets model as a Subject.
 
@@ -284,6 +286,12 @@ def load_toponet(
         Modules to hook instead of the default topographic layers.
     tokenizer : str, path or tokenizer, optional
         NanoGPT only: see :func:`toposcope.models.nanogpt.gpt2_tokenizer`.
+    seed : int
+        Seed of the random initialisation when the weights are random (recorded in
+        provenance then), so that two commands see the same network.
+    trust_checkpoint : bool
+        Unpickle a checkpoint that holds more than tensors (e.g. a whole pickled
+        ``nn.Module``), which can run code from the file; recorded in provenance.
 
     Returns
     -------
@@ -316,11 +324,13 @@ def load_toponet(
         identity = hub.known_sha256(release.repo, filename) or file_sha256(path)
         source = f"{release.repo}/{filename}"
 
-    model = _build(name, path, source)
+    model = _build(name, path, source, seed=seed, trust=trust_checkpoint)
     options = {
         "tau": None if label is None else _shown(label),
         "checkpoint": RANDOM if random_weights else source,
         "pool": pool, "layout": layout,
+        "seed": seed if random_weights else None,
+        "trust_checkpoint": trust_checkpoint or None,
     }
     chosen = _as_list(layers) or default_layers(name, model)
     if release.modality == "language":

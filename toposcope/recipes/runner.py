@@ -16,6 +16,7 @@ run redoes only what did not finish.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ def validate(recipe: Recipe, output_dir: Path) -> None:
                     try:
                         subject.select(analysis[key])
                     except ToposcopeError as error:
-                        raise ToposcopeError(f"{where}: {error}") from None
+                        raise ToposcopeError(f"{where}: {error}",
+                                             cli=error.cli and f"{where}: {error.cli}") from None
             stimuli = sets.get(analysis.get("stimuli"))
             wanted = {"vision": "image", "language": "text"}[subject.modality]
             if stimuli is not None and stimuli.kind != wanted:
@@ -230,8 +232,14 @@ def run_recipe(
     check_output(output_dir, recipe, force)
     if workers is not None and workers < 1:
         raise ToposcopeError(f"--workers must be a positive integer, got {workers}")
+    created = not output_dir.exists()
     output_dir.mkdir(parents=True, exist_ok=True)
-    validate(recipe, output_dir)
+    try:
+        validate(recipe, output_dir)
+    except BaseException:
+        if created:  # a refused recipe leaves no folder behind
+            shutil.rmtree(output_dir, ignore_errors=True)
+        raise
     _write_marker(output_dir, recipe)
     tasks = expand(recipe)
     pending = [t for t in tasks if force or not is_done(t, output_dir)]

@@ -39,13 +39,13 @@ try:  # Python 3.11+; tomli is the same parser for 3.10
 except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib
 
-from toposcope._validation import ToposcopeError, check_option, close_matches
+from toposcope._validation import ToposcopeError, check_bool, check_option, close_matches
 
 __all__ = ["ANALYSIS_KEYS", "SHIPPED", "Recipe", "Task", "expand", "load_recipe", "parse_recipe", "recipe_header", "shipped_recipes"]
 
 TOP_KEYS = ("recipe", "models", "stimuli", "analyses")
 RECIPE_KEYS = ("name", "description", "paper", "figure", "figures")
-MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints")
+MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints", "seed", "trust_checkpoint")
 #: Keys every analysis may have.
 COMMON_KEYS = ("kind", "name", "stimuli", "layers", "batch_size", "text_mode")
 #: Each analysis kind's own parameters (passed to its library function).
@@ -239,6 +239,12 @@ def _expand_model(index: int, entry: Any, base_dir: Path) -> list[dict[str, Any]
         raise ToposcopeError(f"{where} needs spec = \"...\" (e.g. \"demo/topo\"); see `toposcope layers --help`")
     spec, options = entry["spec"], dict(_check_keys(f"{where} options", entry.get("options", {}),
                                                      tuple(entry.get("options", {}))))
+    # seed (random initialisations) and the opt-in to unpickle untrusted files are per model.
+    for key in ("seed", "trust_checkpoint"):
+        if key in entry:
+            options[key] = entry[key]
+    if "trust_checkpoint" in options:
+        options["trust_checkpoint"] = check_bool(f"{where} trust_checkpoint", options["trust_checkpoint"])
     base = entry.get("name") or model_label(spec)
     if "taus" in entry and "checkpoints" in entry:
         raise ToposcopeError(f"{where} has both taus and checkpoints; give one per [[models]] entry")
