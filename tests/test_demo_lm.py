@@ -77,7 +77,7 @@ def test_windows_and_localizer_commands(tmp_path, capsys):
     code = main(["localizer", "demo_lm", "--stimuli", "synthetic", "-o", str(tmp_path / "l.nc"), "--quiet",
                  "--no-figures", "--no-cache"])
     assert code == 0 and "selective" in capsys.readouterr().out
-    assert main(["windows", "demo_lm", "--corpus", "nowhere.txt", "-o", str(out), "--quiet"]) == 2
+    assert main(["windows", "demo_lm", "--corpus", "nowhere.txt", "-o", str(tmp_path / "w2.nc"), "--quiet"]) == 2
     assert "unknown corpus" in capsys.readouterr().err
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ def extract(
     """
     check_positive_int("batch_size", batch_size)
     check_option("text_mode", text_mode, TEXT_MODES)
+    check_device(device)
     stimulus_set = _as_stimulus_set(stimuli, subject.modality)
     chosen = subject.select(layers)
     cache_dir = _cache_dir(cache)
@@ -112,9 +114,15 @@ def extract(
         keys[layer.name] = _cache_key(weights, subject, stimulus_hash, layer, options)
         cached = cache_dir / f"{keys[layer.name]}.nc" if cache_dir else None
         if cached is not None and cached.is_file():
-            results[layer.name] = open_responses(cached, chunks=_chunks_for(cached, memory_limit))
-        else:
-            todo.append(layer)
+            try:
+                results[layer.name] = open_responses(cached, chunks=_chunks_for(cached, memory_limit))
+                continue
+            except (ToposcopeError, OSError, ValueError) as error:
+                # A damaged entry (a full disk, a killed copy) is rebuilt, and the user is told.
+                warnings.warn(f"cached responses of {layer.name!r} in {str(cached)!r} are unreadable "
+                              f"({str(error).splitlines()[0][:80]}); extracting them again", stacklevel=2)
+                cached.unlink(missing_ok=True)
+        todo.append(layer)
     if todo:
         computed = _run(subject, stimulus_set, todo, stimulus_hash, batch_size=batch_size, device=device,
                         text_mode=text_mode, cache_dir=cache_dir, keys=keys, memory_limit=memory_limit,
@@ -124,6 +132,27 @@ def extract(
 
 
 # --------------------------------------------------------------------------- inputs
+def check_device(device: str) -> str:
+    """``device`` if torch can run on it here, else one line naming what is available."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ToposcopeError(f"unknown device {device!r} ({error}); use 'cpu', 'cuda' or 'cuda:N'",
+                             cli=f"--device {device}: unknown device; use cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (parsed.index is not None and parsed.index >= count):
+            have = f"{count} CUDA device(s)" if count else "no CUDA GPU"
+            raise ToposcopeError(f"device {device!r} is not available: torch sees {have}; use device='cpu'",
+                                 cli=f"--device {device}: torch sees {have} here; use --device cpu")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ToposcopeError(f"device {device!r} is not available here; use device='cpu'",
+                             cli=f"--device {device}: not available here; use --device cpu")
+    return device
+
+
 def _as_stimulus_set(stimuli: Any, modality: str) -> StimulusSet:
     if isinstance(stimuli, (str, Path)):
         stimulus_set = load(stimuli)

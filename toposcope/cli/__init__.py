@@ -35,6 +35,7 @@ SUBCOMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from toposcope import __version__
+    from toposcope.cli._output import add_force_argument, writes_netcdf
 
     parser = argparse.ArgumentParser(
         prog="toposcope",
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
+        if writes_netcdf(sub):
+            add_force_argument(sub)
+            sub.set_defaults(_check_output=True)
         sub.set_defaults(_run=module.run)
     return parser
 
@@ -60,10 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     from toposcope._validation import ToposcopeError
+    from toposcope.cli._output import check_netcdf_output
 
     # Warnings in a terminal: one line each, without the source line.
     warnings.formatwarning = lambda message, category, *_args, **_kw: f"toposcope: warning: {message}\n"
     try:
+        if getattr(args, "_check_output", False):
+            check_netcdf_output(args.output, args.force)
         result = args._run(args)
     except ToposcopeError as error:
         # The CLI's own words (flags) where the error has them, else the library's.

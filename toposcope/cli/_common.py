@@ -115,8 +115,13 @@ def layer_names(text: str | None) -> list[str] | None:
 def extract_for(args: argparse.Namespace, subject: Any, stimuli: Any) -> dict[str, Any]:
     """``toposcope.extract`` with the options of :func:`add_analysis_arguments`."""
     from toposcope import extract
+    from toposcope._validation import ToposcopeError
 
-    return extract(subject, stimuli, layer_names(args.layers), batch_size=args.batch_size, device=args.device,
+    layers = layer_names(args.layers)
+    if args.layers is not None and layers is None:
+        raise ToposcopeError(f"--layers {args.layers!r} names no layer; give comma-separated names "
+                             "(`toposcope layers SPEC` lists them) or leave --layers out for all")
+    return extract(subject, stimuli, layers, batch_size=args.batch_size, device=args.device,
                    text_mode=getattr(args, "text_mode", "mean"), cache=not args.no_cache,
                    progress=not args.quiet)
 

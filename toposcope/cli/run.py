@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         return _list()
     if args.recipe is None:
         raise ToposcopeError("give a RECIPE (.toml file or a shipped name); `toposcope run --list` lists them")
+    if args.retries < 0:
+        raise ToposcopeError(f"--retries must be 0 or more, got {args.retries}")
     recipe = load_recipe(args.recipe, args.model, model_options(args))
     output = args.output or str(Path("runs") / recipe.name)
     if args.dry_run:

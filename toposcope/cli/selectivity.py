@@ -31,10 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
+    from toposcope._validation import ToposcopeError
     from toposcope.analysis.patches import selective_fraction
     from toposcope.analysis.selectivity import tmaps_by_layer
     from toposcope.stimuli import load
 
+    if not math.isfinite(args.threshold):
+        raise ToposcopeError(f"--threshold must be a finite number, got {args.threshold}")
     subject = load_subject(args)
     stimuli = load(args.stimuli)
     contrasts = layer_names(args.contrasts)

@@ -66,11 +66,9 @@ def load_torchvision(
     layout, pool, positions
         As in :func:`toposcope.models.from_module`.
     seed : int
-        Seed of the random initialisation when the weights are random (recorded in
-        provenance then), so that two commands see the same network.
+        Seed of random initial weights (recorded in provenance when they are random).
     trust_checkpoint : bool
-        Unpickle a checkpoint that holds more than tensors (e.g. a whole pickled
-        ``nn.Module``), which can run code from the file; recorded in provenance.
+        Unpickle a checkpoint that holds more than tensors; see :func:`toposcope.load_model`.
     """
     if checkpoint is not None and weights is not None:
         raise ToposcopeError("give checkpoint= or weights=, not both")

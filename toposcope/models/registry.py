@@ -81,6 +81,9 @@ FAMILIES: dict[str, Family] = {
     ),
 }
 
+#: Load options that the command line offers as flags of their own (the rest go through -O KEY=VALUE).
+CLI_FLAGS = ("tau", "checkpoint", "positions", "arch", "layout", "seed", "trust_checkpoint")
+
 _SPEC = re.compile(r"^(?P<family>[a-z_]+)(?:(?P<sep>[/:])(?P<rest>.+))?$")
 
 
@@ -136,14 +139,16 @@ def load_model(spec: Any, **options: Any):
         family, rest = parse_spec(spec)
         entry = FAMILIES[family]
         builder = getattr(importlib.import_module(entry.module), entry.function)
-        subject = builder(rest, **_checked_common(builder, options))
+        subject = builder(rest, **_checked_common(builder, options, spec))
     # Responses are an inference-time measurement: BatchNorm on running statistics, no dropout.
     subject.model.eval()
     return subject
 
 
-def _checked_common(builder: Any, options: dict[str, Any]) -> dict[str, Any]:
+def _checked_common(builder: Any, options: dict[str, Any], spec: str) -> dict[str, Any]:
     """``options`` with ``seed`` and ``trust_checkpoint`` checked, kept only where ``builder`` uses them.
+
+    Any other option the family does not take is one line listing those it does.
 
     Every family accepts both so that one command line or recipe can name them for
     any model: ``seed`` matters only where weights are random, ``trust_checkpoint``
@@ -161,6 +166,17 @@ def _checked_common(builder: Any, options: dict[str, Any]) -> dict[str, Any]:
     for key in ("seed", "trust_checkpoint"):
         if key in options and key not in accepted:
             del options[key]
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        known = [name for name, p in accepted.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        for key in options:
+            if key not in accepted:
+                near = close_matches(key, known, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                flags = [f"--{n.replace('_', '-')}" if n in CLI_FLAGS else f"-O {n}=..." for n in known]
+                raise ToposcopeError(
+                    f"model {spec!r} takes no option {key!r}{hint}; it takes: {', '.join(known)}",
+                    cli=f"model {spec!r} takes no option {key!r}{hint}; it takes: {', '.join(flags)}",
+                )
     return options
 
 

@@ -287,11 +287,9 @@ def load_toponet(
     tokenizer : str, path or tokenizer, optional
         NanoGPT only: see :func:`toposcope.models.nanogpt.gpt2_tokenizer`.
     seed : int
-        Seed of the random initialisation when the weights are random (recorded in
-        provenance then), so that two commands see the same network.
+        Seed of random initial weights (recorded in provenance when they are random).
     trust_checkpoint : bool
-        Unpickle a checkpoint that holds more than tensors (e.g. a whole pickled
-        ``nn.Module``), which can run code from the file; recorded in provenance.
+        Unpickle a checkpoint that holds more than tensors; see :func:`toposcope.load_model`.
 
     Returns
     -------

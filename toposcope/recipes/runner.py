@@ -16,12 +16,13 @@ run redoes only what did not finish.
 from __future__ import annotations
 
 import json
-import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from toposcope._validation import ToposcopeError
+from toposcope.recipes.lock import LOCK_NAME, run_lock
 from toposcope.recipes.schema import Recipe, Task, expand, load_recipe
 from toposcope.recipes.tasks import (
     IN_PROCESS,
@@ -34,12 +35,15 @@ from toposcope.recipes.tasks import (
 
 __all__ = ["check_output", "run_recipe", "validate"]
 
+#: Seconds to wait for a Dask scheduler before saying it is unreachable.
+SCHEDULER_TIMEOUT = 10
+
 
 def check_output(output_dir: Path, recipe: Recipe, force: bool) -> None:
     """Refuse a folder that holds anything but this recipe's results, unless ``force``."""
     if output_dir.exists() and not output_dir.is_dir():
         raise ToposcopeError(f"output {str(output_dir)!r} is a file; give a folder")
-    if force or not output_dir.is_dir() or not any(output_dir.iterdir()):
+    if force or not output_dir.is_dir() or not any(p.name != LOCK_NAME for p in output_dir.iterdir()):
         return
     marker = output_dir / "recipe.json"
     if not marker.is_file():
@@ -112,7 +116,7 @@ def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, prog
 
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = _connect(scheduler)
     else:
         cluster = LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=processes,
                                dashboard_address=None)
@@ -134,6 +138,22 @@ def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, prog
         if cluster is not None:
             cluster.close()
     return failures
+
+
+def _connect(scheduler: str) -> Any:
+    """A Dask client of the scheduler at ``scheduler``, or one line if none answers in time."""
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ToposcopeError("--workers/--scheduler need dask.distributed; "
+                             "install it with pip install 'toposcope[sweep]'") from None
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as error:
+        raise ToposcopeError(f"cannot reach the Dask scheduler at {scheduler!r} within {SCHEDULER_TIMEOUT} s "
+                             f"({type(error).__name__}); start one (`dask scheduler`) or use workers=N",
+                             cli=f"--scheduler {scheduler}: no Dask scheduler answered within "
+                                 f"{SCHEDULER_TIMEOUT} s; start one (`dask scheduler`) or use --workers N") from None
 
 
 def _with_objects(recipe: Recipe, models: Mapping[str, Any]) -> tuple[Recipe, dict[str, Any]]:
@@ -221,8 +241,6 @@ def run_recipe(
         On a bad recipe or folder (before anything runs), or naming the tasks that
         failed (after the others finished and the report is written; rerun to retry them).
     """
-    from toposcope.recipes.report import write_report
-
     subjects: dict[str, Any] = {}
     if isinstance(models, Mapping):
         recipe, subjects = _with_objects(recipe if isinstance(recipe, Recipe) else load_recipe(recipe), models)
@@ -231,15 +249,27 @@ def run_recipe(
     output_dir = Path(output_dir).expanduser()
     check_output(output_dir, recipe, force)
     if workers is not None and workers < 1:
-        raise ToposcopeError(f"--workers must be a positive integer, got {workers}")
-    created = not output_dir.exists()
+        raise ToposcopeError(f"workers must be a positive integer, got {workers}",
+                             cli=f"--workers must be a positive integer, got {workers}")
+    if retries < 0:
+        raise ToposcopeError(f"retries must be 0 or more, got {retries}", cli=f"--retries must be 0 or more, got {retries}")
+    if scheduler:
+        _connect(scheduler).close()  # an unreachable scheduler fails here, before the folder exists
+    # Checked against stimuli made in a scratch folder: nothing is written before the checks pass.
+    with tempfile.TemporaryDirectory(prefix="toposcope-check-") as scratch:
+        validate(recipe, Path(scratch))
     output_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        validate(recipe, output_dir)
-    except BaseException:
-        if created:  # a refused recipe leaves no folder behind
-            shutil.rmtree(output_dir, ignore_errors=True)
-        raise
+    with run_lock(output_dir):
+        return _run_checked(recipe, output_dir, subjects, force, workers, scheduler, processes, retries, cache,
+                            progress, figures)
+
+
+def _run_checked(recipe: Recipe, output_dir: Path, subjects: dict[str, Any], force: bool, workers: int | None,
+                 scheduler: str | None, processes: bool, retries: int, cache: bool | str | Path, progress: bool,
+                 figures: bool) -> dict[str, Any]:
+    """:func:`run_recipe` after its checks, holding the folder's lock."""
+    from toposcope.recipes.report import write_report
+
     _write_marker(output_dir, recipe)
     tasks = expand(recipe)
     pending = [t for t in tasks if force or not is_done(t, output_dir)]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,6 +276,7 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
         raise ToposcopeError(f"{where} needs kind = one of {', '.join(ANALYSIS_KEYS)}")
     kind = check_option(f"analysis kind in {where}", entry["kind"], ANALYSIS_KEYS)
     _check_keys(f"{where} (kind {kind!r})", entry, COMMON_KEYS + ANALYSIS_KEYS[kind])
+    _check_values(f"{where} ({kind})", entry)
     out = dict(entry)
     out["name"] = model_label(str(entry.get("name") or kind))
     if kind in NO_STIMULI:
@@ -289,6 +291,36 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
     if "layers" in entry and not (isinstance(entry["layers"], list) and all(isinstance(x, str) for x in entry["layers"])):
         raise ToposcopeError(f"{where}: layers must be a list of layer names, got {entry['layers']!r}")
     return out
+
+
+#: Numeric analysis options and the values they take, checked before anything runs.
+#: ``bins`` may also be a list of bin edges (checked by the analysis).
+POSITIVE_INTS = ("batch_size", "bins", "max_units", "max_windows", "n_pairs", "length", "n_sequences",
+                 "n_yoked", "max_delta", "permutations", "top_k")
+NON_NEGATIVE_INTS = ("seed",)
+POSITIVE_NUMBERS = ("window", "fwhm")
+FRACTIONS = ("alpha",)  # strictly between 0 and 1
+
+
+def _check_values(where: str, entry: dict[str, Any]) -> None:
+    """One line for the first numeric option of the wrong type or out of range."""
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    for key, value in entry.items():
+        if key == "bins" and isinstance(value, list):
+            continue
+        if key in POSITIVE_INTS and not (integer(value) and value >= 1):
+            raise ToposcopeError(f"{where}: {key} must be a positive integer, got {value!r}")
+        if key in NON_NEGATIVE_INTS and not (integer(value) and value >= 0):
+            raise ToposcopeError(f"{where}: {key} must be a non-negative integer, got {value!r}")
+        if key in POSITIVE_NUMBERS and not (number(value) and value > 0):
+            raise ToposcopeError(f"{where}: {key} must be a positive number, got {value!r}")
+        if key in FRACTIONS and not (number(value) and 0 < value < 1):
+            raise ToposcopeError(f"{where}: {key} must be a number between 0 and 1, got {value!r}")
 
 
 def expand(recipe: Recipe) -> list[Task]:
