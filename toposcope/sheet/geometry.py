@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +27,6 @@ __all__ = [
     "channel_space_sheet",
     "grid_shape",
     "grid_sheet",
-    "load_positions",
 ]
 
 #: Above this many units, :meth:`CorticalSheet.pairwise_distances` refuses to
@@ -295,36 +293,3 @@ def channel_space_sheet(
         neighborhoods=neighborhoods,
         name=name,
     )
-
-
-def load_positions(path: str | Path, n_units: int | None = None) -> CorticalSheet:
-    """Read a positions file into a :class:`CorticalSheet`.
-
-    Supports TopoLM's pickled ``LayerPositions`` (read without TopoLM installed)
-    and TDANN's per-layer position files; see :mod:`toposcope.position_files`.
-
-    Parameters
-    ----------
-    path : str or Path
-        The positions file.
-    n_units : int, optional
-        The unit count of the layer the positions are for; a mismatch is an error
-        that states both numbers.
-
-    Returns
-    -------
-    CorticalSheet
-        ``.positions`` has shape (n_units, 2).
-    """
-    from toposcope._validation import check_file
-
-    path = check_file("positions file", path, "give the positions file of this layer")
-    from toposcope.position_files import read_positions
-
-    sheet = read_positions(path)
-    if n_units is not None and sheet.n_units != n_units:
-        raise ToposcopeError(
-            f"positions file {str(path)!r} has {sheet.n_units} units but the layer has "
-            f"{n_units}; use the positions file made for this layer"
-        )
-    return sheet

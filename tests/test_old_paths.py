@@ -1,0 +1,38 @@
+"""Modules that moved keep their old import paths: each old path is the moved module itself."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+MOVED = {
+    "toposcope.position_files": "toposcope.sheet.position_files",
+}
+
+
+@pytest.mark.parametrize("old, new", sorted(MOVED.items()))
+def test_old_path_is_the_moved_module(old, new):
+    moved = importlib.import_module(new)
+    assert importlib.import_module(old) is moved
+    assert moved.__spec__.name == new  # the alias leaves the module's own spec alone
+    parent, _, leaf = old.rpartition(".")
+    assert getattr(importlib.import_module(parent), leaf) is moved
+    for name in moved.__all__:
+        assert getattr(importlib.import_module(old), name) is getattr(moved, name)
+
+
+@pytest.mark.parametrize("old, new", sorted(MOVED.items()))
+def test_old_path_imports_first_in_a_fresh_interpreter(old, new):
+    # ``from OLD import name`` as the first toposcope import of a program
+    name = importlib.import_module(new).__all__[0]
+    code = f"import sys, {new} as new; from {old} import {name} as x; print(x is new.{name}, sys.modules[{old!r}] is new)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
+
+
+def test_unknown_paths_still_fail():
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("toposcope.no_such_module")
