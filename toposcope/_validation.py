@@ -73,6 +73,15 @@ def check_bool(name: str, value: Any) -> bool:
     raise ToposcopeError(f"{name} must be true or false, got {value!r}")
 
 
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` if it is a non-negative integer (results must be reproducible), else raise."""
+    import numpy as np
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ToposcopeError(f"seed must be a non-negative integer (results are reproducible), got {seed!r}")
+    return int(seed)
+
+
 def check_file(name: str, path: str | Path, hint: str = "") -> Path:
     """Return ``path`` as a Path if it is an existing file, else raise with ``hint``."""
     path = Path(path).expanduser()
