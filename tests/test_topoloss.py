@@ -190,7 +190,7 @@ def test_training_with_the_penalty_lowers_topoloss():
 
 @pytest.mark.parametrize("text", ["x", "", "1,2,3", "a,b"])
 def test_bad_factor_text_is_named_as_typed(text):
-    from toposcope.topoloss import _factors
+    from toposcope.sheet.geometry import shrink_factors
 
     with pytest.raises(ToposcopeError, match=f"factor must be a number or 'H,W', got {text!r}"):
-        _factors(text)
+        shrink_factors(text)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.sheet import grid_shape
+from toposcope.sheet.geometry import grid_shape, shrink_factors
 
 __all__ = [
     "DEFAULT_FACTOR",
@@ -47,33 +47,6 @@ DEFAULT_FACTOR = (3.0, 3.0)
 
 #: ``F.interpolate`` modes that work on a 2-D sheet.
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "nearest-exact", "area")
-
-
-def _factors(factor: Any) -> tuple[float, float]:
-    """``3`` -> ``(3.0, 3.0)``; ``(3, 2)`` -> ``(3.0, 2.0)``; anything else raises."""
-    if isinstance(factor, str):
-        text = factor
-        parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
-        try:
-            factor = tuple(float(p) for p in parts)
-        except ValueError:
-            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}") from None
-        if len(factor) not in (1, 2):
-            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}")
-        factor = factor[0] if len(factor) == 1 else factor
-    if isinstance(factor, (int, float, np.integer, np.floating)) and not isinstance(factor, bool):
-        factor = (factor, factor)
-    if not isinstance(factor, (tuple, list)) or len(factor) != 2:
-        raise ToposcopeError(f"factor must be a number or a pair (factor_h, factor_w), got {factor!r}")
-    out = []
-    for value in factor:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ToposcopeError(f"factor must hold numbers, got {factor!r}")
-        value = float(value)
-        if not math.isfinite(value) or value <= 0:
-            raise ToposcopeError(f"factor must be positive and finite, got {factor!r}")
-        out.append(value)
-    return out[0], out[1]
 
 
 def weight_sheet(weight: Any, transpose: bool = False) -> Any:
@@ -142,7 +115,7 @@ def topoloss_of_weight(
     import torch.nn.functional as F
 
     check_option("interpolation", interpolation, INTERPOLATIONS)
-    factor_h, factor_w = _factors((factor_h, factor_w))
+    factor_h, factor_w = shrink_factors((factor_h, factor_w))
     sheet = weight_sheet(weight, transpose=transpose)
     h, w = int(sheet.shape[0]), int(sheet.shape[1])
     if factor_h > h or factor_w > w:
@@ -213,7 +186,7 @@ def layer_topoloss(
         from toposcope.models.registry import load_model
 
         subject = load_model(subject)
-    factor_h, factor_w = _factors(factor)
+    factor_h, factor_w = shrink_factors(factor)
     check_option("interpolation", interpolation, INTERPOLATIONS)
     chosen = subject.select(layers)
     values, units, heights, widths = [], [], [], []
@@ -301,7 +274,7 @@ class TopoLossPenalty:
                 raise ToposcopeError(f"tau of layer {name!r} must be a number >= 0, got {value!r}")
         self.model = model
         self.taus = {name: float(value) for name, value in taus.items()}
-        self.factor = _factors(factor)
+        self.factor = shrink_factors(factor)
         self.interpolation = check_option("interpolation", interpolation, INTERPOLATIONS)
         self._modules = {name: modules[name] for name in self.taus}
 

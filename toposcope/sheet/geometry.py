@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ __all__ = [
     "channel_space_sheet",
     "grid_shape",
     "grid_sheet",
+    "shrink_factors",
 ]
 
 #: Above this many units, :meth:`CorticalSheet.pairwise_distances` refuses to
@@ -54,6 +56,39 @@ def grid_shape(n: int) -> tuple[int, int]:
     while n % h:
         h -= 1
     return h, int(n) // h
+
+
+def shrink_factors(factor: Any) -> tuple[float, float]:
+    """Shrink factors ``(factor_h, factor_w)`` of a sheet, from one number, a pair or ``"H,W"``.
+
+    TopoLoss blurs a sheet by shrinking it by these factors, and sheet
+    downsampling keeps one unit per ``factor_h x factor_w`` block: both read the
+    factors here. ``3`` -> ``(3.0, 3.0)``; ``(3, 2)`` and ``"3,2"`` -> ``(3.0, 2.0)``;
+    anything else, or a factor that is not positive and finite, raises.
+    """
+    if isinstance(factor, str):
+        text = factor
+        parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+        try:
+            factor = tuple(float(p) for p in parts)
+        except ValueError:
+            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}") from None
+        if len(factor) not in (1, 2):
+            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}")
+        factor = factor[0] if len(factor) == 1 else factor
+    if isinstance(factor, (int, float, np.integer, np.floating)) and not isinstance(factor, bool):
+        factor = (factor, factor)
+    if not isinstance(factor, (tuple, list)) or len(factor) != 2:
+        raise ToposcopeError(f"factor must be a number or a pair (factor_h, factor_w), got {factor!r}")
+    out = []
+    for value in factor:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ToposcopeError(f"factor must hold numbers, got {factor!r}")
+        value = float(value)
+        if not math.isfinite(value) or value <= 0:
+            raise ToposcopeError(f"factor must be positive and finite, got {factor!r}")
+        out.append(value)
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
