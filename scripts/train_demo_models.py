@@ -77,7 +77,7 @@ def train_one(tau: float, inputs: Any, labels: Any, settings: dict) -> tuple[Any
     import torch.nn.functional as F
 
     from toposcope.models.demo import TOPO_LAYERS, build_model
-    from toposcope.topoloss import TopoLossPenalty
+    from toposcope.analysis.topoloss import TopoLossPenalty
 
     deterministic(settings["seed"], settings["threads"])
     model = build_model()

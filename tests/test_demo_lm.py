@@ -42,7 +42,7 @@ def test_tokenizer_is_word_level(subject):
 
 
 def test_topoloss_is_small(subject):
-    from toposcope.topoloss import layer_topoloss
+    from toposcope.workflows.topoloss import layer_topoloss
 
     assert np.all(layer_topoloss(subject).values < 0.05)
 

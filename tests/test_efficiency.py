@@ -33,7 +33,7 @@ from toposcope.surgery import (
     prune_targets,
     pruned,
 )
-from toposcope.topoloss import weight_sheet
+from toposcope.analysis.topoloss import weight_sheet
 
 
 def mlp(hidden: int = 20, seed: int = 0, n_in: int = 6, n_out: int = 5) -> nn.Module:

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from toposcope._validation import ToposcopeError
+from toposcope.analysis.topoloss import TopoLossPenalty, topoloss_of_weight, weight_sheet
 from toposcope.models.subject import from_module
-from toposcope.topoloss import TopoLossPenalty, layer_topoloss, topoloss_of_weight, weight_sheet
+from toposcope.workflows.topoloss import layer_topoloss
 
 topoloss = pytest.importorskip("topoloss")
 

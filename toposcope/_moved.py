@@ -21,6 +21,7 @@ from typing import Any
 #: old module path -> the module(s) that hold its names now
 MOVED: dict[str, tuple[str, ...]] = {
     "toposcope.position_files": ("toposcope.sheet.position_files",),
+    "toposcope.topoloss": ("toposcope.analysis.topoloss", "toposcope.workflows.topoloss"),
 }
 
 
@@ -38,10 +39,11 @@ class _Aliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             spec.loader_state = targets[0].__spec__
             return targets[0]
         module = types.ModuleType(spec.name, f"Old path; the names now live in {', '.join(MOVED[spec.name])}.")
-        module.__all__ = [name for target in targets for name in target.__all__]
+        module.__all__ = []
         for target in targets:
             for name in target.__all__:
                 setattr(module, name, getattr(target, name))
+                module.__all__.append(name)
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:

@@ -63,7 +63,7 @@ def _analyse(subject: Any, responses: dict[str, Any], held_out: Any) -> dict[str
     from toposcope.analysis.smoothness import morans_i
     from toposcope.efficiency import efficiency
     from toposcope.surgery.performance import accuracy
-    from toposcope.topoloss import layer_topoloss
+    from toposcope.workflows.topoloss import layer_topoloss
 
     digits = sorted({str(c) for c in next(iter(responses.values()))["category"].values})
     tmap = tmaps_by_layer(responses, digits)

@@ -115,7 +115,7 @@ def _selectivity(subject, stimuli, params, cache):
 
 
 def _topoloss(subject, stimuli, params, cache):
-    from toposcope.topoloss import DEFAULT_FACTOR, layer_topoloss
+    from toposcope.workflows.topoloss import DEFAULT_FACTOR, layer_topoloss
 
     return layer_topoloss(subject, params.get("layers"), params.get("factor", DEFAULT_FACTOR),
                           params.get("interpolation", "bilinear"))

@@ -2,7 +2,7 @@
 
 The operation, for a topographic layer with ``n`` units on its TopoLoss grid
 ``(h, w) = grid_shape(n)`` (unit ``i`` at row ``i // w``, column ``i % w``, as
-:func:`toposcope.topoloss.weight_sheet` lays out the weights) and a factor
+:func:`toposcope.analysis.topoloss.weight_sheet` lays out the weights) and a factor
 ``(f_h, f_w)``:
 
 1. The new grid is ``h' = floor(h / f_h)``, ``w' = floor(w / f_w)`` (at least 1),
