@@ -10,6 +10,7 @@ import pytest
 
 MOVED = {
     "toposcope.position_files": "toposcope.sheet.position_files",
+    "toposcope.windows": "toposcope.workflows.windows",
 }
 
 #: modules whose names now live in two layers: old path -> {name: new module}

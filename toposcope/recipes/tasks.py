@@ -141,7 +141,7 @@ def _localizer(subject, stimuli, params, cache):
 
 
 def _windows(subject, stimuli, params, cache):
-    from toposcope.windows import load_corpus, measure_windows
+    from toposcope.workflows.windows import load_corpus, measure_windows
 
     corpus = load_corpus(params.get("corpus", "synthetic"), seed=params.get("seed", 0))
     keys = ("length", "n_sequences", "n_yoked", "max_delta", "unswappable", "seed", "batch_size")

@@ -7,6 +7,8 @@ the CLI call them. What they compute is a pure function in
 :mod:`toposcope.surgery`); a runner only wires those together.
 
 * :mod:`~toposcope.workflows.topoloss`: TopoLoss of each topographic layer.
+* :mod:`~toposcope.workflows.windows`: integration windows of a language model's
+  layers, from its responses to intact and swapped texts.
 
 Import the one you need (``from toposcope.workflows import topoloss``); the
 package itself imports nothing.
@@ -14,4 +16,4 @@ package itself imports nothing.
 
 from __future__ import annotations
 
-__all__ = ["topoloss"]
+__all__ = ["topoloss", "windows"]
