@@ -20,7 +20,7 @@ from torch import nn
 
 import toposcope
 from toposcope._validation import ToposcopeError
-from toposcope.efficiency import downsampling_curve, efficiency, pruning_curve
+from toposcope.workflows.efficiency import downsampling_curve, efficiency, pruning_curve
 from toposcope.sheet import grid_shape
 from toposcope.stimuli import from_texts
 from toposcope.surgery import (

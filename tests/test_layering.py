@@ -18,7 +18,7 @@ FORBIDDEN = {
     "toposcope.models": ("toposcope.extraction", "toposcope.analysis", "toposcope.plot", "toposcope.cli"),
     "toposcope.extraction": ("toposcope.analysis", "toposcope.plot", "toposcope.cli"),
     "toposcope.surgery": ("toposcope.plot", "toposcope.cli"),
-    "toposcope.efficiency": ("toposcope.plot", "toposcope.cli"),
+    "toposcope.workflows": ("toposcope.plot", "toposcope.cli"),
     "toposcope.brain": ("toposcope.plot", "toposcope.cli"),
     "toposcope.stimuli": ("toposcope.models", "toposcope.extraction", "toposcope.analysis",
                           "toposcope.plot", "toposcope.cli"),

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 MOVED = {
+    "toposcope.efficiency": "toposcope.workflows.efficiency",
     "toposcope.position_files": "toposcope.sheet.position_files",
     "toposcope.windows": "toposcope.workflows.windows",
 }

@@ -122,7 +122,7 @@ def _topoloss(subject, stimuli, params, cache):
 
 
 def _efficiency(subject, stimuli, params, cache):
-    from toposcope.efficiency import DEFAULT_FRACTIONS, efficiency
+    from toposcope.workflows.efficiency import DEFAULT_FRACTIONS, efficiency
     from toposcope.surgery.performance import accuracy
 
     measure = accuracy(stimuli, params.get("classes", "number"), subject=subject)

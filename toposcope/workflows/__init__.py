@@ -6,6 +6,8 @@ the CLI call them. What they compute is a pure function in
 :mod:`toposcope.analysis` (or a forward pass in :mod:`toposcope.extraction`,
 :mod:`toposcope.surgery`); a runner only wires those together.
 
+* :mod:`~toposcope.workflows.efficiency`: pruning and sheet-downsampling curves
+  (TopoNets section 3.3), through :mod:`toposcope.surgery`.
 * :mod:`~toposcope.workflows.topoloss`: TopoLoss of each topographic layer.
 * :mod:`~toposcope.workflows.windows`: integration windows of a language model's
   layers, from its responses to intact and swapped texts.
@@ -16,4 +18,4 @@ package itself imports nothing.
 
 from __future__ import annotations
 
-__all__ = ["topoloss", "windows"]
+__all__ = ["efficiency", "topoloss", "windows"]
