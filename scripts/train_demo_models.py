@@ -53,7 +53,7 @@ def digit_tensors() -> tuple[Any, Any]:
     import torch
     from PIL import Image
 
-    from toposcope.demo_data import digit_images
+    from toposcope.demo.digits import digit_images
     from toposcope.models.demo import DigitTransform
 
     images, labels = digit_images()
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from toposcope.demo_data import train_test_split
+    from toposcope.demo.digits import train_test_split
     from toposcope.io import atomic_path
     from toposcope.models.subject import file_sha256
 

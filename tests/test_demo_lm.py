@@ -48,7 +48,7 @@ def test_topoloss_is_small(subject):
 
 
 def test_language_demo(tmp_path):
-    from toposcope.demo_language import run_language_demo
+    from toposcope.demo.language import run_language_demo
 
     summary = run_language_demo(tmp_path, progress=False, n_sequences=2, n_localizer=12)
     assert summary["model"] == "demo_lm"

@@ -9,6 +9,8 @@ import sys
 import pytest
 
 MOVED = {
+    "toposcope.demo_data": "toposcope.demo.digits",
+    "toposcope.demo_language": "toposcope.demo.language",
     "toposcope.efficiency": "toposcope.workflows.efficiency",
     "toposcope.position_files": "toposcope.sheet.position_files",
     "toposcope.windows": "toposcope.workflows.windows",

@@ -21,6 +21,8 @@ from typing import Any
 #: old module path -> the module(s) that hold its names now
 MOVED: dict[str, tuple[str, ...]] = {
     "toposcope.position_files": ("toposcope.sheet.position_files",),
+    "toposcope.demo_data": ("toposcope.demo.digits",),
+    "toposcope.demo_language": ("toposcope.demo.language",),
     "toposcope.efficiency": ("toposcope.workflows.efficiency",),
     "toposcope.windows": ("toposcope.workflows.windows",),
     "toposcope.topoloss": ("toposcope.analysis.topoloss", "toposcope.workflows.topoloss"),

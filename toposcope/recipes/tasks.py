@@ -67,7 +67,7 @@ def load_stimuli(entry: dict[str, Any], folder: str | Path) -> Any:
 
     spec, options = entry["set"], {k: v for k, v in entry.items() if k != "set"}
     if spec in DEMO_SETS:
-        from toposcope.demo_data import held_out_indices, write_digit_stimuli
+        from toposcope.demo.digits import held_out_indices, write_digit_stimuli
         from toposcope.stimuli import from_folder
 
         target, marker = Path(folder) / spec.split(":")[1], json.dumps(options, sort_keys=True)

@@ -16,7 +16,7 @@ writes into the output folder::
     figures/*.png                       maps on the sheet, curves, efficiency
     language/                           the tiny TopoLoss-trained language model ``demo_lm``:
                                         integration windows and the language localizer
-                                        (see :mod:`toposcope.demo_language`)
+                                        (see :mod:`toposcope.demo.language`)
     summary.json                        what the command prints
 
 The papers' direction is that the TopoLoss model is smoother and lower-dimensional
@@ -131,8 +131,8 @@ def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False)
         ``{"models": {name: {...}}, "comparison": {layer: {...}}, "files": [...],
         "seconds": float}``; also written to ``summary.json``.
     """
-    from toposcope.demo_data import held_out_indices, write_digit_stimuli
-    from toposcope.demo_language import run_language_demo
+    from toposcope.demo.digits import held_out_indices, write_digit_stimuli
+    from toposcope.demo.language import run_language_demo
     from toposcope.extraction import extract
     from toposcope.io import atomic_path, provenance, write_netcdf
     from toposcope.models.demo import DEMO_MODELS, demo_metadata, load_demo
