@@ -84,19 +84,19 @@ def check_seed(seed: Any) -> int:
 
 def check_file(name: str, path: str | Path, hint: str = "") -> Path:
     """Return ``path`` as a Path if it is an existing file, else raise with ``hint``."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        message = f"{name} {str(path)!r} {what}"
-        raise ToposcopeError(f"{message}; {hint}" if hint else message)
-    return path
+    return _check_path(name, path, hint, folder=False)
 
 
 def check_dir(name: str, path: str | Path, hint: str = "") -> Path:
     """Return ``path`` as a Path if it is an existing folder, else raise with ``hint``."""
+    return _check_path(name, path, hint, folder=True)
+
+
+def _check_path(name: str, path: str | Path, hint: str, *, folder: bool) -> Path:
     path = Path(path).expanduser()
-    if not path.is_dir():
-        what = "is a file, not a folder" if path.is_file() else "does not exist"
+    wanted, other = (path.is_dir, path.is_file) if folder else (path.is_file, path.is_dir)
+    if not wanted():
+        what = ("is a file, not a folder" if folder else "is a folder, not a file") if other() else "does not exist"
         message = f"{name} {str(path)!r} {what}"
         raise ToposcopeError(f"{message}; {hint}" if hint else message)
     return path
