@@ -76,8 +76,8 @@ def train_one(tau: float, inputs: Any, labels: Any, settings: dict) -> tuple[Any
     import torch
     import torch.nn.functional as F
 
-    from toposcope.models.demo import TOPO_LAYERS, build_model
     from toposcope.analysis.topoloss import TopoLossPenalty
+    from toposcope.models.demo import TOPO_LAYERS, build_model
 
     deterministic(settings["seed"], settings["threads"])
     model = build_model()

@@ -20,7 +20,7 @@ from torch import nn
 
 import toposcope
 from toposcope._validation import ToposcopeError
-from toposcope.workflows.efficiency import downsampling_curve, efficiency, pruning_curve
+from toposcope.analysis.topoloss import weight_sheet
 from toposcope.sheet import grid_shape
 from toposcope.stimuli import from_texts
 from toposcope.surgery import (
@@ -33,7 +33,7 @@ from toposcope.surgery import (
     prune_targets,
     pruned,
 )
-from toposcope.analysis.topoloss import weight_sheet
+from toposcope.workflows.efficiency import downsampling_curve, efficiency, pruning_curve
 
 
 def mlp(hidden: int = 20, seed: int = 0, n_in: int = 6, n_out: int = 5) -> nn.Module:

@@ -61,8 +61,8 @@ def _analyse(subject: Any, responses: dict[str, Any], held_out: Any) -> dict[str
     from toposcope.analysis.patches import find_patches
     from toposcope.analysis.selectivity import tmaps_by_layer
     from toposcope.analysis.smoothness import morans_i
-    from toposcope.workflows.efficiency import efficiency
     from toposcope.surgery.performance import accuracy
+    from toposcope.workflows.efficiency import efficiency
     from toposcope.workflows.topoloss import layer_topoloss
 
     digits = sorted({str(c) for c in next(iter(responses.values()))["category"].values})

@@ -122,8 +122,8 @@ def _topoloss(subject, stimuli, params, cache):
 
 
 def _efficiency(subject, stimuli, params, cache):
-    from toposcope.workflows.efficiency import DEFAULT_FRACTIONS, efficiency
     from toposcope.surgery.performance import accuracy
+    from toposcope.workflows.efficiency import DEFAULT_FRACTIONS, efficiency
 
     measure = accuracy(stimuli, params.get("classes", "number"), subject=subject)
     return efficiency(subject, measure, prune=params.get("prune", list(DEFAULT_FRACTIONS)),

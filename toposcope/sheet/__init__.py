@@ -11,10 +11,19 @@ This is the bottom of the library with :mod:`toposcope.io`: it imports only the
 input checks, and everything that places units on a sheet imports it.
 """
 
-from toposcope.sheet.geometry import (MAX_DENSE_UNITS, CorticalSheet, channel_space_sheet, grid_shape,
-                                      grid_sheet)
-from toposcope.sheet.position_files import (load_positions, positions_files, read_positions,
-                                            read_positions_dir)
+from toposcope.sheet.geometry import (
+    MAX_DENSE_UNITS,
+    CorticalSheet,
+    channel_space_sheet,
+    grid_shape,
+    grid_sheet,
+)
+from toposcope.sheet.position_files import (
+    load_positions,
+    positions_files,
+    read_positions,
+    read_positions_dir,
+)
 
 __all__ = [
     "MAX_DENSE_UNITS",

@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.analysis.topoloss import DEFAULT_FACTOR, INTERPOLATIONS, _is_transposed, topoloss_of_weight
+from toposcope.analysis.topoloss import (
+    DEFAULT_FACTOR,
+    INTERPOLATIONS,
+    _is_transposed,
+    topoloss_of_weight,
+)
 from toposcope.sheet.geometry import grid_shape, shrink_factors
 
 __all__ = ["layer_topoloss"]
