@@ -15,6 +15,15 @@ ship in ``toposcope/data/``. The demo sits above the workflows: it runs them,
 draws the figures and checks the papers' effects.
 """
 
-from toposcope.demo.run import compare, format_summary, run_demo
+# The settings (TARGET, PRUNE_FRACTIONS, ...) stay reachable as toposcope.demo.NAME, as before.
+from toposcope.demo.run import (  # noqa: F401
+    DOWNSAMPLE_FACTORS,
+    DOWNSAMPLE_LAYER,
+    PRUNE_FRACTIONS,
+    TARGET,
+    compare,
+    format_summary,
+    run_demo,
+)
 
 __all__ = ["compare", "format_summary", "run_demo"]
