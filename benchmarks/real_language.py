@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from toposcope.plot.windows import plot_localizer, plot_window_maps, plot_window_rgb
     from toposcope.stimuli.language import load_fedorenko10
     from toposcope.stimuli.text import read_conll
-    from toposcope.windows import layer_medians, measure_windows
+    from toposcope.workflows.windows import layer_medians, measure_windows
 
     corpus_path = args.shared / "stimuli" / "text" / "naturalstories" / "stories-aligned.conllx"
     localizer_dir = args.shared / "stimuli" / "language" / "fedorenko10_stimuli"

@@ -1,6 +1,10 @@
 """Build the papers' figures from one or more ``toposcope run`` output folders.
 
 Usage: ``python figures/make_figures.py OUT [OUT ...]`` (the same as ``toposcope figures OUT``).
+
+Only the script lives here: the papers' layouts are in ``toposcope/figures/``
+(:func:`toposcope.figures.build_figures`) and the panels they are drawn from in
+``toposcope/plot/``.
 """
 
 from __future__ import annotations

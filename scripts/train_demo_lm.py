@@ -66,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import torch.nn.functional as F
 
+    from toposcope.analysis.topoloss import TopoLossPenalty
     from toposcope.io import atomic_path
     from toposcope.models.demo_lm import CONFIG, METADATA_FILE, build_model
     from toposcope.models.subject import file_sha256
-    from toposcope.topoloss import TopoLossPenalty
 
     settings = {**SETTINGS, "steps": args.steps, "tau": args.tau}
     torch.manual_seed(settings["seed"])

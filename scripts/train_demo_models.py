@@ -53,7 +53,7 @@ def digit_tensors() -> tuple[Any, Any]:
     import torch
     from PIL import Image
 
-    from toposcope.demo_data import digit_images
+    from toposcope.demo.digits import digit_images
     from toposcope.models.demo import DigitTransform
 
     images, labels = digit_images()
@@ -76,8 +76,8 @@ def train_one(tau: float, inputs: Any, labels: Any, settings: dict) -> tuple[Any
     import torch
     import torch.nn.functional as F
 
+    from toposcope.analysis.topoloss import TopoLossPenalty
     from toposcope.models.demo import TOPO_LAYERS, build_model
-    from toposcope.topoloss import TopoLossPenalty
 
     deterministic(settings["seed"], settings["threads"])
     model = build_model()
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from toposcope.demo_data import train_test_split
+    from toposcope.demo.digits import train_test_split
     from toposcope.io import atomic_path
     from toposcope.models.subject import file_sha256
 

@@ -11,7 +11,7 @@ from toposcope.cli import main
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    from toposcope.demo_data import write_digit_stimuli
+    from toposcope.demo.digits import write_digit_stimuli
 
     folder = tmp_path_factory.mktemp("digits")
     write_digit_stimuli(folder, per_class=5)
@@ -113,7 +113,7 @@ def test_bad_input_is_one_line_exit_2_and_no_output(digits, tmp_path, capsys, ar
 
 
 def test_too_few_stimuli_is_refused(tmp_path, capsys):
-    from toposcope.demo_data import write_digit_stimuli
+    from toposcope.demo.digits import write_digit_stimuli
 
     write_digit_stimuli(tmp_path / "two", per_class=1)
     folder = tmp_path / "two"

@@ -14,8 +14,9 @@ from PIL import Image
 
 from toposcope._validation import ToposcopeError
 from toposcope.cli import main
-from toposcope.demo import _check_output, compare, format_summary, run_demo
-from toposcope.demo_data import digit_images, train_test_split, write_digit_stimuli
+from toposcope.demo import compare, format_summary, run_demo
+from toposcope.demo.digits import digit_images, train_test_split, write_digit_stimuli
+from toposcope.demo.run import _check_output
 from toposcope.io import open_responses
 from toposcope.models.demo import DigitTransform, demo_metadata, load_demo, weights_path
 from toposcope.models.registry import load_model

@@ -42,13 +42,13 @@ def test_tokenizer_is_word_level(subject):
 
 
 def test_topoloss_is_small(subject):
-    from toposcope.topoloss import layer_topoloss
+    from toposcope.workflows.topoloss import layer_topoloss
 
     assert np.all(layer_topoloss(subject).values < 0.05)
 
 
 def test_language_demo(tmp_path):
-    from toposcope.demo_language import run_language_demo
+    from toposcope.demo.language import run_language_demo
 
     summary = run_language_demo(tmp_path, progress=False, n_sequences=2, n_localizer=12)
     assert summary["model"] == "demo_lm"

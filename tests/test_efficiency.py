@@ -20,7 +20,7 @@ from torch import nn
 
 import toposcope
 from toposcope._validation import ToposcopeError
-from toposcope.efficiency import downsampling_curve, efficiency, pruning_curve
+from toposcope.analysis.topoloss import weight_sheet
 from toposcope.sheet import grid_shape
 from toposcope.stimuli import from_texts
 from toposcope.surgery import (
@@ -33,7 +33,7 @@ from toposcope.surgery import (
     prune_targets,
     pruned,
 )
-from toposcope.topoloss import weight_sheet
+from toposcope.workflows.efficiency import downsampling_curve, efficiency, pruning_curve
 
 
 def mlp(hidden: int = 20, seed: int = 0, n_in: int = 6, n_out: int = 5) -> nn.Module:
@@ -181,7 +181,7 @@ def test_non_finite_performance_is_refused_and_weights_restored():
 @pytest.fixture(scope="module")
 def digit_test_set(tmp_path_factory):
     """The 359 test digits the shipped demo accuracy was measured on (demo.json n_test)."""
-    from toposcope.demo_data import digit_images, train_test_split, write_digit_stimuli
+    from toposcope.demo.digits import digit_images, train_test_split, write_digit_stimuli
     from toposcope.models.demo import demo_metadata
 
     record = demo_metadata()
@@ -373,7 +373,7 @@ def test_demo_parameter_counts_are_exact_and_the_smaller_subject_extracts(tmp_pa
     assert [c.following for c in result.changes] == ["conv2", "conv3", "fc1", "fc2"]
     assert result.fraction_removed == 0.75
     assert sum(p.numel() for p in subject.model.parameters()) == before  # the original is untouched
-    from toposcope.demo_data import write_digit_stimuli
+    from toposcope.demo.digits import write_digit_stimuli
 
     stimuli = write_digit_stimuli(tmp_path / "digits", per_class=1)
     responses = toposcope.extract(result.subject, stimuli, ["fc1"], cache=False, progress=False)["fc1"]

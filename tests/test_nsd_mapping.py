@@ -212,10 +212,3 @@ def test_bad_arrays():
     with pytest.raises(ToposcopeError, match=r"responses hold NaN or inf"):
         map_units_to_voxels(responses.where(responses > 2), betas)
 
-
-def test_brain_never_imports_plot_or_cli():
-    from test_layering import PACKAGE, imported_modules
-
-    for path in (PACKAGE / "brain").glob("*.py"):
-        bad = [m for m in imported_modules(path) if m.startswith(("toposcope.plot", "toposcope.cli"))]
-        assert not bad, f"{path.name} imports {bad}"

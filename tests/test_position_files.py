@@ -17,8 +17,8 @@ from _position_writers import (
 from conftest import shared_path
 
 from toposcope._validation import ToposcopeError
-from toposcope.position_files import positions_files, read_positions, read_positions_dir
 from toposcope.sheet import load_positions
+from toposcope.sheet.position_files import positions_files, read_positions, read_positions_dir
 
 
 # --------------------------------------------------------------------------- TopoLM

@@ -86,7 +86,7 @@ def test_results_equal_library_calls(serial_run):
     from toposcope import extract, load_model
     from toposcope.analysis.layerwise import smoothness_by_layer
     from toposcope.stimuli import from_folder
-    from toposcope.topoloss import layer_topoloss
+    from toposcope.workflows.topoloss import layer_topoloss
 
     out, _ = serial_run
     subject = load_model("demo/topo")

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 from toposcope._validation import ToposcopeError
+from toposcope.analysis.topoloss import TopoLossPenalty, topoloss_of_weight, weight_sheet
 from toposcope.models.subject import from_module
-from toposcope.topoloss import TopoLossPenalty, layer_topoloss, topoloss_of_weight, weight_sheet
+from toposcope.workflows.topoloss import layer_topoloss
 
 topoloss = pytest.importorskip("topoloss")
 
@@ -190,7 +191,7 @@ def test_training_with_the_penalty_lowers_topoloss():
 
 @pytest.mark.parametrize("text", ["x", "", "1,2,3", "a,b"])
 def test_bad_factor_text_is_named_as_typed(text):
-    from toposcope.topoloss import _factors
+    from toposcope.sheet.geometry import shrink_factors
 
     with pytest.raises(ToposcopeError, match=f"factor must be a number or 'H,W', got {text!r}"):
-        _factors(text)
+        shrink_factors(text)

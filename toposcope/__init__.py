@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from toposcope import _moved
+
 __version__ = "0.1.0"
 
 __all__ = ["ToposcopeError", "__version__", "extract", "load_model"]
@@ -26,3 +28,7 @@ def __getattr__(name: str) -> Any:
         module, attribute = _LAZY[name]
         return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'toposcope' has no attribute {name!r}")
+
+
+# Modules that moved keep their old import paths (``toposcope.position_files``, ...).
+_moved.install()

@@ -90,21 +90,30 @@ def check_bool(name: str, value: Any) -> bool:
     raise ToposcopeError(f"{name} must be true or false, got {value!r}")
 
 
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` if it is a non-negative integer (results must be reproducible), else raise."""
+    import numpy as np
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ToposcopeError(f"seed must be a non-negative integer (results are reproducible), got {seed!r}")
+    return int(seed)
+
+
 def check_file(name: str, path: str | Path, hint: str = "") -> Path:
     """Return ``path`` as a Path if it is an existing file, else raise with ``hint``."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        what = "is a folder, not a file" if path.is_dir() else "does not exist"
-        message = f"{name} {str(path)!r} {what}"
-        raise ToposcopeError(f"{message}; {hint}" if hint else message)
-    return path
+    return _check_path(name, path, hint, folder=False)
 
 
 def check_dir(name: str, path: str | Path, hint: str = "") -> Path:
     """Return ``path`` as a Path if it is an existing folder, else raise with ``hint``."""
+    return _check_path(name, path, hint, folder=True)
+
+
+def _check_path(name: str, path: str | Path, hint: str, *, folder: bool) -> Path:
     path = Path(path).expanduser()
-    if not path.is_dir():
-        what = "is a file, not a folder" if path.is_file() else "does not exist"
+    wanted, other = (path.is_dir, path.is_file) if folder else (path.is_file, path.is_dir)
+    if not wanted():
+        what = ("is a file, not a folder" if folder else "is a folder, not a file") if other() else "does not exist"
         message = f"{name} {str(path)!r} {what}"
         raise ToposcopeError(f"{message}; {hint}" if hint else message)
     return path

@@ -9,7 +9,7 @@ One module per analysis; import the one you need::
 Submodules load on first use (``toposcope.analysis.smoothness`` works without
 an explicit import) so that ``import toposcope.analysis`` stays cheap. Nothing
 here imports :mod:`toposcope.plot`, :mod:`toposcope.cli`, the models or the
-extraction (see ``tests/test_layering.py``).
+extraction (the import-linter contracts in ``pyproject.toml``; ``lint-imports``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "smoothness",
     "spatial_stats",
     "stats",
+    "topoloss",
 ]
 
 

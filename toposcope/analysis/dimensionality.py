@@ -33,7 +33,7 @@ import numpy as np
 import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.analysis._validate import (
+from toposcope.analysis._responses import (
     CheckedResponses,
     block_rows,
     check_responses,

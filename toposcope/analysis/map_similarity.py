@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.analysis._validate import check_map
+from toposcope.analysis._responses import check_map
 
 __all__ = [
     "check_same_sheet",

@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option, check_positive_int
-from toposcope.analysis._validate import check_map
+from toposcope.analysis._responses import check_map
 from toposcope.analysis.map_similarity import gridded
 
 __all__ = [

@@ -26,7 +26,7 @@ import numpy as np
 import xarray as xr
 
 from toposcope._validation import ToposcopeError, close_matches
-from toposcope.analysis._validate import block_rows, stimulus_blocks
+from toposcope.analysis._responses import block_rows, stimulus_blocks
 from toposcope.analysis.patches import SELECTIVE_T
 
 __all__ = [

@@ -43,14 +43,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from toposcope._validation import ToposcopeError, check_option, check_positive_int
+from toposcope._validation import ToposcopeError, check_option, check_positive_int, check_seed
 from toposcope.analysis import _pairs
-from toposcope.analysis._validate import (
+from toposcope.analysis._responses import (
     CheckedResponses,
     block_rows,
     check_map,
     check_responses,
-    check_seed,
     stimulus_blocks,
 )
 from toposcope.analysis.spatial_stats import morans_i

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from toposcope._validation import ToposcopeError, check_option, check_positive_int
-from toposcope.analysis._validate import check_map, check_seed
+from toposcope._validation import ToposcopeError, check_option, check_positive_int, check_seed
+from toposcope.analysis._responses import check_map
 
 __all__ = ["ADJACENCIES", "ALTERNATIVES", "TRANSFORMS", "morans_i", "weights"]
 

@@ -53,10 +53,10 @@ def parse_numbers(option: str, text: str | None) -> list[float] | None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from toposcope.efficiency import DEFAULT_FRACTIONS, efficiency
     from toposcope.io import provenance, write_netcdf
     from toposcope.stimuli import load
     from toposcope.surgery import accuracy, perplexity
+    from toposcope.workflows.efficiency import DEFAULT_FRACTIONS, efficiency
 
     prune = parse_numbers("--prune", args.prune)
     factors = parse_numbers("--downsample", args.downsample)

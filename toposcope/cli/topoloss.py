@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from toposcope.io import write_netcdf
-    from toposcope.topoloss import layer_topoloss
+    from toposcope.workflows.topoloss import layer_topoloss
 
     subject = load_subject(args)
     layers = [name for name in args.layers.split(",") if name] if args.layers else None

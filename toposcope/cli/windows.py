@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from toposcope.io import write_netcdf
-    from toposcope.windows import layer_medians, load_corpus, measure_windows
+    from toposcope.workflows.windows import layer_medians, load_corpus, measure_windows
 
     subject = load_subject(args)
     corpus = load_corpus(args.corpus, seed=args.seed)

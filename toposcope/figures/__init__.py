@@ -48,6 +48,11 @@ Conventions (documented because the papers leave them implicit):
   ``"baseline"``; every other model is topographic (filled, coloured). Fig. 3's
   r and Fisher z count the topographic models only, as the paper's do.
 
+Where this sits: :mod:`toposcope.plot` draws single panels from results in
+memory; this package lays them out as the papers' figures from the files of a
+run (and never runs a model); ``figures/make_figures.py`` at the repository
+root is the script that calls :func:`build_figures`.
+
 A recipe may list the figures it is for (``[recipe] figures = ["fig5a_tmaps"]``);
 then only those are built. Figures whose inputs are absent are skipped with a
 one-line reason.

@@ -33,8 +33,7 @@ from toposcope._validation import ToposcopeError, check_bool, check_option
 from toposcope.models.checkpoints import load_weights, read_checkpoint, unwrap_state_dict
 from toposcope.models.subject import Subject, file_sha256, from_module
 from toposcope.models.transforms import imagenet_transform
-from toposcope.position_files import positions_files
-from toposcope.sheet import CorticalSheet, load_positions
+from toposcope.sheet import CorticalSheet, load_positions, positions_files
 
 __all__ = ["LAYERS", "RESCALE", "load_tdann", "output_dims", "tdann_model", "tdann_state_dict"]
 

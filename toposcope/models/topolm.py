@@ -42,8 +42,7 @@ from typing import Any
 from toposcope._validation import ToposcopeError, check_bool
 from toposcope.models.checkpoints import load_weights, read_checkpoint, unwrap_state_dict
 from toposcope.models.subject import Subject, file_sha256, from_module
-from toposcope.position_files import positions_files
-from toposcope.sheet import load_positions
+from toposcope.sheet import load_positions, positions_files
 
 __all__ = [
     "TopoLMConfig",

@@ -1,11 +1,13 @@
 """TopoNets Fig. 4-style figures: performance change against the share of a model taken away.
 
-:func:`plot_efficiency` draws the results of :func:`toposcope.efficiency.pruning_curve`,
-:func:`~toposcope.efficiency.downsampling_curve` or :func:`~toposcope.efficiency.efficiency`
-for one or several models: one panel per kind of curve (weights pruned; units
-removed by downsampling), one line per model, topographic models coloured
-(in the order given, along a colormap, as TopoNets colour their tau values)
-and baselines drawn black with hollow markers. A dashed line marks no change.
+:func:`plot_efficiency` draws the results of
+:func:`toposcope.workflows.efficiency.pruning_curve`,
+:func:`~toposcope.workflows.efficiency.downsampling_curve` or
+:func:`~toposcope.workflows.efficiency.efficiency` for one or several models:
+one panel per kind of curve (weights pruned; units removed by downsampling),
+one line per model, topographic models coloured (in the order given, along a
+colormap, as TopoNets colour their tau values) and baselines drawn black with
+hollow markers. A dashed line marks no change.
 
 Only draws: numbers come from the Datasets; built on
 ``matplotlib.figure.Figure``, never pyplot.

@@ -67,7 +67,7 @@ def load_stimuli(entry: dict[str, Any], folder: str | Path) -> Any:
 
     spec, options = entry["set"], {k: v for k, v in entry.items() if k != "set"}
     if spec in DEMO_SETS:
-        from toposcope.demo_data import held_out_indices, write_digit_stimuli
+        from toposcope.demo.digits import held_out_indices, write_digit_stimuli
         from toposcope.stimuli import from_folder
 
         target, marker = Path(folder) / spec.split(":")[1], json.dumps(options, sort_keys=True)
@@ -115,15 +115,15 @@ def _selectivity(subject, stimuli, params, cache):
 
 
 def _topoloss(subject, stimuli, params, cache):
-    from toposcope.topoloss import DEFAULT_FACTOR, layer_topoloss
+    from toposcope.workflows.topoloss import DEFAULT_FACTOR, layer_topoloss
 
     return layer_topoloss(subject, params.get("layers"), params.get("factor", DEFAULT_FACTOR),
                           params.get("interpolation", "bilinear"))
 
 
 def _efficiency(subject, stimuli, params, cache):
-    from toposcope.efficiency import DEFAULT_FRACTIONS, efficiency
     from toposcope.surgery.performance import accuracy
+    from toposcope.workflows.efficiency import DEFAULT_FRACTIONS, efficiency
 
     measure = accuracy(stimuli, params.get("classes", "number"), subject=subject)
     return efficiency(subject, measure, prune=params.get("prune", list(DEFAULT_FRACTIONS)),
@@ -141,7 +141,7 @@ def _localizer(subject, stimuli, params, cache):
 
 
 def _windows(subject, stimuli, params, cache):
-    from toposcope.windows import load_corpus, measure_windows
+    from toposcope.workflows.windows import load_corpus, measure_windows
 
     corpus = load_corpus(params.get("corpus", "synthetic"), seed=params.get("seed", 0))
     keys = ("length", "n_sequences", "n_yoked", "max_delta", "unswappable", "seed", "batch_size")

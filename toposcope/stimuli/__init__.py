@@ -12,13 +12,13 @@ from toposcope.stimuli.core import (
     from_paths,
     from_text_file,
     from_texts,
-    load,
     open_image,
 )
 from toposcope.stimuli.fetch import fetch
 from toposcope.stimuli.floc import load_floc
 from toposcope.stimuli.gratings import gratings
 from toposcope.stimuli.konkle import from_labels_table, load_konkle
+from toposcope.stimuli.loading import load
 from toposcope.stimuli.manifests import available, get_manifest
 
 __all__ = [

@@ -103,22 +103,26 @@ def load_fedorenko_conditions(path: str | Path) -> StimulusSet:
 
 def load_moseley(path: str | Path) -> StimulusSet:
     """Moseley & Pulvermueller (2014) words via TopoLM (columns ``word``, ``category``, ``class``)."""
-    path = check_file("stimulus file", path, "give moseley_stimuli.csv")
-    rows = _rows(path, ("word", "category", "class"))
-    concreteness = [r["category"].strip() for r in rows]
-    word_class = [r["class"].strip() for r in rows]
-    return from_texts([r["word"].strip().lower() for r in rows], [f"{c}_{w}" for c, w in zip(concreteness, word_class)],
-                      name="moseley", labels={"concreteness": concreteness, "word_class": word_class})
+    return _two_label_set(path, "moseley", ("word", "category", "class"), "word",
+                          {"concreteness": "category", "word_class": "class"})
 
 
 def load_elli(path: str | Path) -> StimulusSet:
     """Hauptman, Elli et al. (2024) phrase pairs via TopoLM (columns ``class``, ``category``, ``pair``)."""
-    path = check_file("stimulus file", path, "give elli_stimuli.csv")
-    rows = _rows(path, ("class", "category", "pair"))
-    word_class = [r["class"].strip() for r in rows]
-    semantic = [r["category"].strip() for r in rows]
-    return from_texts([r["pair"].strip().lower() for r in rows], [f"{w}_{s}" for w, s in zip(word_class, semantic)],
-                      name="elli", labels={"word_class": word_class, "semantic": semantic})
+    return _two_label_set(path, "elli", ("class", "category", "pair"), "pair",
+                          {"word_class": "class", "semantic": "category"})
+
+
+def _two_label_set(path: str | Path, name: str, columns: tuple[str, ...], text: str,
+                   labels: dict[str, str]) -> StimulusSet:
+    """TopoLM's ``NAME_stimuli.csv``: lower-cased texts from column ``text`` and two labels
+    (``{label: column}``); each item's category joins its two labels with ``_``."""
+    path = check_file("stimulus file", path, f"give {name}_stimuli.csv")
+    rows = _rows(path, columns)
+    values = {label: [r[column].strip() for r in rows] for label, column in labels.items()}
+    first, second = values.values()
+    return from_texts([r[text].strip().lower() for r in rows], [f"{a}_{b}" for a, b in zip(first, second)],
+                      name=name, labels=values)
 
 
 def load_language(spec: str | Path) -> StimulusSet:

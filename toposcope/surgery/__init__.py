@@ -2,7 +2,7 @@
 
 These run forward passes (a performance measure calls the model), so they sit
 beside :mod:`toposcope.extraction` and :mod:`toposcope.models`, never in
-:mod:`toposcope.analysis`. :mod:`toposcope.efficiency` turns them into curves.
+:mod:`toposcope.analysis`. :mod:`toposcope.workflows.efficiency` turns them into curves.
 
 * :mod:`~toposcope.surgery.pruning`: :func:`pruned`, a context manager that
   zeroes the smallest-magnitude weights with ``torch.nn.utils.prune`` and puts

@@ -2,7 +2,7 @@
 
 The operation, for a topographic layer with ``n`` units on its TopoLoss grid
 ``(h, w) = grid_shape(n)`` (unit ``i`` at row ``i // w``, column ``i % w``, as
-:func:`toposcope.topoloss.weight_sheet` lays out the weights) and a factor
+:func:`toposcope.analysis.topoloss.weight_sheet` lays out the weights) and a factor
 ``(f_h, f_w)``:
 
 1. The new grid is ``h' = floor(h / f_h)``, ``w' = floor(w / f_w)`` (at least 1),
@@ -59,8 +59,7 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError, close_matches
-from toposcope.sheet import CorticalSheet, grid_shape
-from toposcope.topoloss import _factors
+from toposcope.sheet.geometry import CorticalSheet, grid_shape, shrink_factors
 
 __all__ = ["SIBLINGS", "Downsampled", "LayerChange", "block_index", "downsample", "pooled_grid"]
 
@@ -79,7 +78,7 @@ SUPPORTED = "Linear / Conv1D / Conv2d followed by Linear / Conv1D / Conv2d, opti
 
 def pooled_grid(grid: tuple[int, int], factor: Any) -> tuple[int, int]:
     """Shape of the downsampled sheet: ``(max(1, floor(h / f_h)), max(1, floor(w / f_w)))``."""
-    f_h, f_w = _factors(factor)
+    f_h, f_w = shrink_factors(factor)
     if f_h < 1 or f_w < 1:
         raise ToposcopeError(f"downsampling factor must be at least 1 (1 keeps the sheet), got {factor!r}")
     h, w = grid
@@ -428,7 +427,7 @@ def downsample(
 
     is_subject = hasattr(subject, "select") and hasattr(subject, "model")
     original = subject.model if is_subject else subject
-    factors = _factors(factor)
+    factors = shrink_factors(factor)
     pooled_grid((1, 1), factors)  # rejects factors below 1 before any work
     chosen = _layer_names(subject, layers)
     following = dict(following or {})

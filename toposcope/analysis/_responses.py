@@ -1,4 +1,4 @@
-"""Input checks shared by the analyses, and block-wise reading of responses.
+"""Responses checked and streamed for the analyses: one pass, block by block.
 
 Every analysis starts with :func:`check_responses` (or :func:`check_map` for a
 per-unit map). It makes one streaming pass over the stimuli, so it costs one
@@ -27,7 +27,6 @@ __all__ = [
     "block_rows",
     "check_map",
     "check_responses",
-    "check_seed",
     "stimulus_blocks",
 ]
 
@@ -233,13 +232,6 @@ def check_responses(
             f"are constant over the stimuli) but at least {min_units} are needed; check the layer and stimuli"
         )
     return CheckedResponses(responses=responses, mean=mean, std=std, varying=varying)
-
-
-def check_seed(seed: Any) -> int:
-    """Return ``seed`` if it is a non-negative integer (results must be reproducible), else raise."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ToposcopeError(f"seed must be a non-negative integer (results are reproducible), got {seed!r}")
-    return int(seed)
 
 
 def check_map(values: Any, *, what: str = "map", positions: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -28,16 +28,13 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.sheet import grid_shape
+from toposcope.sheet.geometry import grid_shape, shrink_factors
 
 __all__ = [
     "DEFAULT_FACTOR",
     "INTERPOLATIONS",
     "TopoLossPenalty",
-    "layer_topoloss",
     "topoloss_of_weight",
     "weight_sheet",
 ]
@@ -47,33 +44,6 @@ DEFAULT_FACTOR = (3.0, 3.0)
 
 #: ``F.interpolate`` modes that work on a 2-D sheet.
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "nearest-exact", "area")
-
-
-def _factors(factor: Any) -> tuple[float, float]:
-    """``3`` -> ``(3.0, 3.0)``; ``(3, 2)`` -> ``(3.0, 2.0)``; anything else raises."""
-    if isinstance(factor, str):
-        text = factor
-        parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
-        try:
-            factor = tuple(float(p) for p in parts)
-        except ValueError:
-            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}") from None
-        if len(factor) not in (1, 2):
-            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}")
-        factor = factor[0] if len(factor) == 1 else factor
-    if isinstance(factor, (int, float, np.integer, np.floating)) and not isinstance(factor, bool):
-        factor = (factor, factor)
-    if not isinstance(factor, (tuple, list)) or len(factor) != 2:
-        raise ToposcopeError(f"factor must be a number or a pair (factor_h, factor_w), got {factor!r}")
-    out = []
-    for value in factor:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise ToposcopeError(f"factor must hold numbers, got {factor!r}")
-        value = float(value)
-        if not math.isfinite(value) or value <= 0:
-            raise ToposcopeError(f"factor must be positive and finite, got {factor!r}")
-        out.append(value)
-    return out[0], out[1]
 
 
 def weight_sheet(weight: Any, transpose: bool = False) -> Any:
@@ -142,7 +112,7 @@ def topoloss_of_weight(
     import torch.nn.functional as F
 
     check_option("interpolation", interpolation, INTERPOLATIONS)
-    factor_h, factor_w = _factors((factor_h, factor_w))
+    factor_h, factor_w = shrink_factors((factor_h, factor_w))
     sheet = weight_sheet(weight, transpose=transpose)
     h, w = int(sheet.shape[0]), int(sheet.shape[1])
     if factor_h > h or factor_w > w:
@@ -166,87 +136,6 @@ def _is_transposed(module: Any, weight: Any, n_units: int | None) -> bool:
         return True
     return bool(n_units is not None and weight.ndim == 2
                 and weight.shape[0] != n_units and weight.shape[1] == n_units)
-
-
-def _weight_of(model: Any, name: str) -> tuple[Any, Any]:
-    """The parameter ``name`` of ``model`` and the module that owns it."""
-    params = dict(model.named_parameters())
-    if name not in params:
-        raise ToposcopeError(f"model has no parameter {name!r}; check the layer's weight name")
-    owner = name.rsplit(".", 1)[0] if "." in name else ""
-    return params[name], model.get_submodule(owner) if owner else model
-
-
-def layer_topoloss(
-    subject: Any,
-    layers: Iterable[str] | str | None = None,
-    factor: Any = DEFAULT_FACTOR,
-    interpolation: str = "bilinear",
-) -> Any:
-    """TopoLoss of each topographic layer of a model.
-
-    Parameters
-    ----------
-    subject : Subject or str
-        A loaded :class:`~toposcope.models.subject.Subject` or a model spec
-        (``"demo/topo"``), loaded with :func:`toposcope.load_model`.
-    layers : str or iterable of str, optional
-        Layer names; all topographic layers by default. Each needs a weight
-        (``TopoLayer.weight``).
-    factor : float, (float, float) or "H,W"
-        Shrink factors ``(factor_h, factor_w)``; one number for both.
-    interpolation : str
-        ``F.interpolate`` mode.
-
-    Returns
-    -------
-    xr.DataArray, dims (layer,)
-        Named ``topoloss``; coords ``n_units``, ``grid_h``, ``grid_w``; attrs
-        the factors, the interpolation and the model's provenance.
-    """
-    import torch
-    import xarray as xr
-
-    from toposcope.io import provenance
-
-    if isinstance(subject, str):
-        from toposcope.models.registry import load_model
-
-        subject = load_model(subject)
-    factor_h, factor_w = _factors(factor)
-    check_option("interpolation", interpolation, INTERPOLATIONS)
-    chosen = subject.select(layers)
-    values, units, heights, widths = [], [], [], []
-    for layer in chosen:
-        if layer.weight is None:
-            raise ToposcopeError(
-                f"layer {layer.name!r} has no weight for TopoLoss (only Conv2d / Linear layers do); "
-                "leave it out with layers=[...]"
-            )
-        weight, module = _weight_of(subject.model, layer.weight)
-        transpose = _is_transposed(module, weight, layer.n_units)
-        try:
-            with torch.no_grad():
-                value = topoloss_of_weight(weight.detach().float(), factor_h, factor_w, interpolation,
-                                           transpose=transpose)
-        except ToposcopeError as error:
-            raise ToposcopeError(f"layer {layer.name!r}: {error}") from None
-        n = int(weight.shape[1] if transpose else weight.shape[0])
-        h, w = grid_shape(n)
-        values.append(float(value))
-        units.append(n)
-        heights.append(h)
-        widths.append(w)
-    names = [layer.name for layer in chosen]
-    return xr.DataArray(
-        np.asarray(values, dtype=np.float64),
-        dims=("layer",),
-        coords={"layer": np.asarray(names, dtype=object), "n_units": ("layer", units),
-                "grid_h": ("layer", heights), "grid_w": ("layer", widths)},
-        name="topoloss",
-        attrs=provenance(**subject.provenance(), factor_h=factor_h, factor_w=factor_w,
-                         interpolation=interpolation, measure="TopoLoss (1 - mean cosine to blurred sheet)"),
-    )
 
 
 class TopoLossPenalty:
@@ -301,7 +190,7 @@ class TopoLossPenalty:
                 raise ToposcopeError(f"tau of layer {name!r} must be a number >= 0, got {value!r}")
         self.model = model
         self.taus = {name: float(value) for name, value in taus.items()}
-        self.factor = _factors(factor)
+        self.factor = shrink_factors(factor)
         self.interpolation = check_option("interpolation", interpolation, INTERPOLATIONS)
         self._modules = {name: modules[name] for name in self.taus}
 

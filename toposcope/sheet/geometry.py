@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ __all__ = [
     "channel_space_sheet",
     "grid_shape",
     "grid_sheet",
-    "load_positions",
+    "shrink_factors",
 ]
 
 #: Above this many units, :meth:`CorticalSheet.pairwise_distances` refuses to
@@ -56,6 +56,39 @@ def grid_shape(n: int) -> tuple[int, int]:
     while n % h:
         h -= 1
     return h, int(n) // h
+
+
+def shrink_factors(factor: Any) -> tuple[float, float]:
+    """Shrink factors ``(factor_h, factor_w)`` of a sheet, from one number, a pair or ``"H,W"``.
+
+    TopoLoss blurs a sheet by shrinking it by these factors, and sheet
+    downsampling keeps one unit per ``factor_h x factor_w`` block: both read the
+    factors here. ``3`` -> ``(3.0, 3.0)``; ``(3, 2)`` and ``"3,2"`` -> ``(3.0, 2.0)``;
+    anything else, or a factor that is not positive and finite, raises.
+    """
+    if isinstance(factor, str):
+        text = factor
+        parts = [p for p in text.replace("x", ",").split(",") if p.strip()]
+        try:
+            factor = tuple(float(p) for p in parts)
+        except ValueError:
+            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}") from None
+        if len(factor) not in (1, 2):
+            raise ToposcopeError(f"factor must be a number or 'H,W', got {text!r}")
+        factor = factor[0] if len(factor) == 1 else factor
+    if isinstance(factor, (int, float, np.integer, np.floating)) and not isinstance(factor, bool):
+        factor = (factor, factor)
+    if not isinstance(factor, (tuple, list)) or len(factor) != 2:
+        raise ToposcopeError(f"factor must be a number or a pair (factor_h, factor_w), got {factor!r}")
+    out = []
+    for value in factor:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ToposcopeError(f"factor must hold numbers, got {factor!r}")
+        value = float(value)
+        if not math.isfinite(value) or value <= 0:
+            raise ToposcopeError(f"factor must be positive and finite, got {factor!r}")
+        out.append(value)
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -295,36 +328,3 @@ def channel_space_sheet(
         neighborhoods=neighborhoods,
         name=name,
     )
-
-
-def load_positions(path: str | Path, n_units: int | None = None) -> CorticalSheet:
-    """Read a positions file into a :class:`CorticalSheet`.
-
-    Supports TopoLM's pickled ``LayerPositions`` (read without TopoLM installed)
-    and TDANN's per-layer position files; see :mod:`toposcope.position_files`.
-
-    Parameters
-    ----------
-    path : str or Path
-        The positions file.
-    n_units : int, optional
-        The unit count of the layer the positions are for; a mismatch is an error
-        that states both numbers.
-
-    Returns
-    -------
-    CorticalSheet
-        ``.positions`` has shape (n_units, 2).
-    """
-    from toposcope._validation import check_file
-
-    path = check_file("positions file", path, "give the positions file of this layer")
-    from toposcope.position_files import read_positions
-
-    sheet = read_positions(path)
-    if n_units is not None and sheet.n_units != n_units:
-        raise ToposcopeError(
-            f"positions file {str(path)!r} has {sheet.n_units} units but the layer has "
-            f"{n_units}; use the positions file made for this layer"
-        )
-    return sheet

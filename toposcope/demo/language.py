@@ -60,7 +60,7 @@ def run_language_demo(output_dir: str | Path, progress: bool = True, *, n_sequen
     from toposcope.plot.windows import plot_localizer, plot_theta, plot_window_maps, plot_window_rgb
     from toposcope.stimuli.language import synthetic_localizer
     from toposcope.stimuli.text import natural_swaps, synthetic_corpus, yoked_swaps
-    from toposcope.windows import integration_windows, layer_medians
+    from toposcope.workflows.windows import integration_windows, layer_medians
 
     start = time.perf_counter()
     out = Path(output_dir)

@@ -16,7 +16,7 @@ writes into the output folder::
     figures/*.png                       maps on the sheet, curves, efficiency
     language/                           the tiny TopoLoss-trained language model ``demo_lm``:
                                         integration windows and the language localizer
-                                        (see :mod:`toposcope.demo_language`)
+                                        (see :mod:`toposcope.demo.language`)
     summary.json                        what the command prints
 
 The papers' direction is that the TopoLoss model is smoother and lower-dimensional
@@ -61,9 +61,9 @@ def _analyse(subject: Any, responses: dict[str, Any], held_out: Any) -> dict[str
     from toposcope.analysis.patches import find_patches
     from toposcope.analysis.selectivity import tmaps_by_layer
     from toposcope.analysis.smoothness import morans_i
-    from toposcope.efficiency import efficiency
     from toposcope.surgery.performance import accuracy
-    from toposcope.topoloss import layer_topoloss
+    from toposcope.workflows.efficiency import efficiency
+    from toposcope.workflows.topoloss import layer_topoloss
 
     digits = sorted({str(c) for c in next(iter(responses.values()))["category"].values})
     tmap = tmaps_by_layer(responses, digits)
@@ -131,8 +131,8 @@ def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False)
         ``{"models": {name: {...}}, "comparison": {layer: {...}}, "files": [...],
         "seconds": float}``; also written to ``summary.json``.
     """
-    from toposcope.demo_data import held_out_indices, write_digit_stimuli
-    from toposcope.demo_language import run_language_demo
+    from toposcope.demo.digits import held_out_indices, write_digit_stimuli
+    from toposcope.demo.language import run_language_demo
     from toposcope.extraction import extract
     from toposcope.io import atomic_path, provenance, write_netcdf
     from toposcope.models.demo import DEMO_MODELS, demo_metadata, load_demo

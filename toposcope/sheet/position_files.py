@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError, check_dir, check_file
-from toposcope.sheet import CorticalSheet, channel_space_sheet
+from toposcope.sheet.geometry import CorticalSheet, channel_space_sheet
 
-__all__ = ["SUFFIXES", "positions_files", "read_positions", "read_positions_dir"]
+__all__ = ["SUFFIXES", "load_positions", "positions_files", "read_positions", "read_positions_dir"]
 
 #: Suffixes of the position files this module reads.
 SUFFIXES = (".pkl", ".npz")
@@ -335,3 +335,32 @@ def read_positions_dir(folder: str | Path) -> dict[str, CorticalSheet]:
     """
     files = positions_files(folder)
     return {stem: read_positions(path).with_name(stem) for stem, path in files.items()}
+
+
+def load_positions(path: str | Path, n_units: int | None = None) -> CorticalSheet:
+    """Read a positions file into a :class:`CorticalSheet`.
+
+    Supports TopoLM's pickled ``LayerPositions`` (read without TopoLM installed)
+    and TDANN's per-layer position files (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The positions file.
+    n_units : int, optional
+        The unit count of the layer the positions are for; a mismatch is an error
+        that states both numbers.
+
+    Returns
+    -------
+    CorticalSheet
+        ``.positions`` has shape (n_units, 2).
+    """
+    path = check_file("positions file", path, "give the positions file of this layer")
+    sheet = read_positions(path)
+    if n_units is not None and sheet.n_units != n_units:
+        raise ToposcopeError(
+            f"positions file {str(path)!r} has {sheet.n_units} units but the layer has "
+            f"{n_units}; use the positions file made for this layer"
+        )
+    return sheet

@@ -193,9 +193,9 @@ def _factor_values(factors: Any) -> list[Any]:
 
 
 def _factor_label(factor: Any) -> float:
-    from toposcope.topoloss import _factors
+    from toposcope.sheet.geometry import shrink_factors
 
-    f_h, f_w = _factors(factor)
+    f_h, f_w = shrink_factors(factor)
     if f_h != f_w:
         raise ToposcopeError(f"a downsampling curve takes one factor per level (same on both axes), got {factor!r}")
     return f_h
