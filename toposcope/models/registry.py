@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -155,11 +154,13 @@ def _checked_common(builder: Any, options: dict[str, Any], spec: str) -> dict[st
     only where a family unpickles a checkpoint (transformers models load their own
     safe formats).
     """
-    from toposcope._validation import check_bool
+    from toposcope._validation import check_bool, check_seed
 
     options = dict(options)
     if "seed" in options:
-        options["seed"] = check_seed(options["seed"])
+        seed = options["seed"]
+        # The command line's -O seed=3 arrives as text.
+        options["seed"] = check_seed(int(seed) if isinstance(seed, str) and seed.strip().isdigit() else seed)
     if "trust_checkpoint" in options:
         options["trust_checkpoint"] = check_bool("trust_checkpoint", options["trust_checkpoint"])
     accepted = inspect.signature(builder).parameters
@@ -178,12 +179,3 @@ def _checked_common(builder: Any, options: dict[str, Any], spec: str) -> dict[st
                     cli=f"model {spec!r} takes no option {key!r}{hint}; it takes: {', '.join(flags)}",
                 )
     return options
-
-
-def check_seed(seed: Any) -> int:
-    """``seed`` as a non-negative int (a CLI string of digits is accepted), else one line."""
-    if isinstance(seed, str) and seed.strip().isdigit():
-        seed = int(seed.strip())
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ToposcopeError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
