@@ -241,9 +241,14 @@ def test_nanogpt_takes_a_tokenizer_folder(tmp_path, no_network):
 def test_nanogpt_without_a_tokenizer_offline_says_to_pass_one(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
     path, _ = saved_nanogpt(tmp_path)
-    with pytest.raises(ToposcopeError, match=r"'gpt2'.*pass tokenizer=DIR") as error:
-        toposcope.load_model("toponets/nanogpt", checkpoint=path)
+    # Listing layers and TopoLoss encode no text: no tokenizer is asked for until text is.
+    subject = toposcope.load_model("toponets/nanogpt", checkpoint=path)
+    assert subject.tokenizer is None and "transformer.h.0.mlp.c_fc" in subject.layers
+    with pytest.raises(ToposcopeError, match=r"has no tokenizer .*pass tokenizer=DIR") as error:
+        toposcope.extract(subject, ["a sentence"], progress=False, cache=False)
     assert "\n" not in str(error.value)
+    with pytest.raises(ToposcopeError, match=r"'gpt2'.*pass tokenizer=DIR"):
+        toposcope.load_model("toponets/nanogpt", checkpoint=path, tokenizer="gpt2")
     with pytest.raises(ToposcopeError, match=r"neither a pad nor an eos token"):
         from transformers import PreTrainedTokenizerFast
 

@@ -254,7 +254,10 @@ def _text_batches(
 
     tokenizer = subject.tokenizer
     if tokenizer is None:
-        raise ToposcopeError(f"model {subject.name!r} has no tokenizer; pass tokenizer= when loading it")
+        raise ToposcopeError(f"model {subject.name!r} has no tokenizer (none given, and no default could be "
+                             "loaded offline); pass tokenizer=DIR, a folder with its tokenizer files, when loading it",
+                             cli=f"model {subject.name!r} has no tokenizer (none given, and no default could be "
+                                 "loaded offline); pass -O tokenizer=DIR, a folder with its tokenizer files")
     if getattr(tokenizer, "pad_token", "") is None:
         tokenizer.pad_token = tokenizer.eos_token
     if getattr(tokenizer, "padding_side", "right") != "right":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from toposcope.cli._common import add_model_arguments, layer_names, load_subject
+from toposcope.cli._common import add_model_arguments, extract_for, load_subject
 
 HELP = "extract responses (stimulus x unit, with sheet positions) to netCDF"
 
@@ -20,20 +20,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--text-mode", default="mean", help="language: mean, last or words")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from toposcope import extract
     from toposcope.io import write_netcdf
     from toposcope.stimuli import load
 
     subject = load_subject(args)
-    layers = layer_names(args.layers)
     stimuli = load(args.stimuli)
-    responses = extract(subject, stimuli, layers, batch_size=args.batch_size, device=args.device,
-                        text_mode=args.text_mode, cache=not args.no_cache)
+    responses = extract_for(args, subject, stimuli)
     output = Path(args.output)
     for name, array in responses.items():
         path = output if len(responses) == 1 else output.with_name(f"{output.stem}.{name}{output.suffix or '.nc'}")

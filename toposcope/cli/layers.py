@@ -11,12 +11,12 @@ HELP = "list a model's topographic layers with unit counts and sheet shapes"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--all", action="store_true", help="also list every Conv2d / Linear module")
+    parser.add_argument("--all", action="store_true",
+                        help="also list every named module as a tree (type, output shape, units); "
+                             "any of them can be given to --layers")
 
 
 def run(args: argparse.Namespace) -> int:
-    from toposcope.models.subject import candidate_layers
-
     subject = load_subject(args)
     print(f"{subject.name}  ({subject.modality}; weights sha256 {subject.identity[:12]})")
     width = max(len(name) for name in subject.layers)
@@ -24,6 +24,28 @@ def run(args: argparse.Namespace) -> int:
     for name, layer in subject.layers.items():
         print(f"{name:<{width}}  {layer.n_units:>8}  {layer.layout:<13}  {layer.sheet.describe()}")
     if args.all:
-        others = [n for n in candidate_layers(subject.model) if n not in subject.layers]
-        print(f"\nother hookable modules ({len(others)}): " + ", ".join(others))
+        _print_tree(subject)
     return 0
+
+
+def _print_tree(subject) -> None:
+    """Every named module, indented by depth: type, output shape on one probe input, units."""
+    from toposcope.models.subject import module_table
+
+    rows = module_table(subject)
+    print("\nevery module (any can be given to --layers; * = topographic layer):")
+    labels = [("  " * name.count(".")) + name.rsplit(".", 1)[-1] for name, _, _ in rows]
+    width = max(len(label) for label in labels) + 2
+    kinds = max(len(kind) for _, kind, _ in rows)
+    for label, (name, kind, shape) in zip(labels, rows):
+        mark = "*" if name in subject.layers else " "
+        shown = "x".join(map(str, shape)) if shape else "-"
+        units = _units(shape, subject.modality) if shape else ""
+        print(f"{mark} {label:<{width}} {kind:<{kinds}}  {shown:<16} {units}")
+
+
+def _units(shape: tuple[int, ...], modality: str) -> str:
+    """Units a channel layout would give: channels of a conv map, else the last axis."""
+    if not shape:
+        return ""
+    return f"{shape[0] if len(shape) == 3 and modality == 'vision' else shape[-1]} units"

@@ -18,7 +18,7 @@ import numpy as np
 from toposcope._validation import ToposcopeError, check_layers, check_option
 from toposcope.sheet import CorticalSheet, channel_space_sheet, grid_sheet
 
-__all__ = ["Subject", "TopoLayer", "file_sha256", "from_module", "module_sha256", "output_shapes"]
+__all__ = ["Subject", "TopoLayer", "file_sha256", "from_module", "module_sha256", "module_table", "output_shapes"]
 
 LAYOUTS = ("channel", "channel_space")
 POOLS = ("mean", "max")
@@ -106,13 +106,36 @@ class Subject:
         check_option("modality", self.modality, ("vision", "language"))
 
     def select(self, layers: Iterable[str] | str | None) -> list[TopoLayer]:
-        """The requested topographic layers (all when ``None``), checked by name."""
+        """The requested layers (all topographic layers when ``None``), checked by name.
+
+        Any named module of the model may be requested (a block output, ``avgpool``,
+        an activation, an attention output): one that is not yet a layer is added
+        with a sheet chosen as for any layer (:meth:`add_layers`).
+        """
         if layers is None:
             return list(self.layers.values())
         if isinstance(layers, str):
             layers = [layers]
-        names = check_layers(layers, self.layers, spec=self.name or "MODEL")
+        layers = list(layers)
+        modules = dict(self.model.named_modules())
+        known = list(self.layers) + [n for n in modules if n and n not in self.layers]
+        names = check_layers(layers, known, spec=self.name or "MODEL")
+        new = [n for n in dict.fromkeys(names) if n not in self.layers]
+        if new:
+            self.add_layers(new)
         return [self.layers[n] for n in names]
+
+    def add_layers(self, names: Iterable[str]) -> None:
+        """Hook more modules, each on the sheet :func:`from_module` would give it.
+
+        The layout and pool are those of the subject's first layer, so that a
+        channel x space model (TDANN) stays channel x space.
+        """
+        first = next(iter(self.layers.values()), None)
+        layout = first.layout if first is not None else "channel"
+        pool = first.pool if first is not None else "mean"
+        example = _example_input(self.modality, self.input_shape, self.tokenizer)
+        self.layers.update(_topo_layers(self.model, list(names), layout, pool, self.modality, example, {}))
 
     def provenance(self) -> dict[str, str]:
         """Attributes recorded on every result computed from this subject."""
@@ -151,8 +174,12 @@ def _byte_dtype():
     return torch.uint8
 
 
-def output_shapes(model: Any, names: Iterable[str], example: Any) -> dict[str, tuple[int, ...]]:
+def output_shapes(model: Any, names: Iterable[str], example: Any,
+                  strict: bool = True) -> dict[str, tuple[int, ...]]:
     """Output shape (without batch axis) of each named module for one example input.
+
+    With ``strict=False`` a module whose output is not a tensor (or a tuple
+    starting with one) is left out instead of failing the probe.
 
     Parameters
     ----------
@@ -171,9 +198,10 @@ def output_shapes(model: Any, names: Iterable[str], example: Any) -> dict[str, t
         module = model.get_submodule(name)
 
         def hook(_module, _inputs, output, name=name):
-            if isinstance(output, tuple):
+            if isinstance(output, (tuple, list)) and output:
                 output = output[0]
-            shapes[name] = tuple(output.shape[1:])
+            if strict or hasattr(output, "shape"):
+                shapes[name] = tuple(output.shape[1:])
 
         handles.append(module.register_forward_hook(hook))
     was_training = model.training
@@ -244,15 +272,7 @@ def from_module(
     if unknown:
         raise ToposcopeError(f"positions given for {unknown} which are not among layers {names}")
     example = _example_input(modality, input_shape, tokenizer)
-    shapes = output_shapes(model, names, example)
-    topo_layers = {}
-    for layer in names:
-        shape = shapes.get(layer)
-        if shape is None:
-            raise ToposcopeError(f"layer {layer!r} did not run in a forward pass; pick a layer the model uses")
-        sheet = _sheet_for(layer, shape, layout, modality, positions.get(layer))
-        weight = f"{layer}.weight" if f"{layer}.weight" in dict(model.named_parameters()) else None
-        topo_layers[layer] = TopoLayer(name=layer, sheet=sheet, pool=pool, weight=weight)
+    topo_layers = _topo_layers(model, names, layout, pool, modality, example, positions)
     return Subject(
         model=model,
         layers=topo_layers,
@@ -264,6 +284,35 @@ def from_module(
         input_shape=input_shape,
         options=dict(options or {}),
     )
+
+
+def _topo_layers(model: Any, names: list[str], layout: str, pool: str, modality: str, example: Any,
+                 positions: Mapping[str, Any]) -> dict[str, TopoLayer]:
+    """A TopoLayer per module name, its sheet sized from the module's output on ``example``."""
+    shapes = output_shapes(model, names, example)
+    parameters = dict(model.named_parameters())
+    topo_layers = {}
+    for layer in names:
+        shape = shapes.get(layer)
+        if shape is None:
+            raise ToposcopeError(f"layer {layer!r} did not run in a forward pass; pick a layer the model uses")
+        sheet = _sheet_for(layer, shape, layout, modality, positions.get(layer))
+        weight = f"{layer}.weight" if f"{layer}.weight" in parameters else None
+        topo_layers[layer] = TopoLayer(name=layer, sheet=sheet, pool=pool, weight=weight)
+    return topo_layers
+
+
+def module_table(subject: Subject) -> list[tuple[str, str, tuple[int, ...] | None]]:
+    """Every named module of ``subject.model``: ``(name, type, output shape without batch)``.
+
+    Shapes come from one forward pass on the subject's probe input; ``None`` for
+    modules that do not run in it (or that output no tensor).
+    """
+    names = [n for n, _ in subject.model.named_modules() if n]
+    example = _example_input(subject.modality, subject.input_shape, subject.tokenizer)
+    shapes = output_shapes(subject.model, names, example, strict=False)
+    modules = dict(subject.model.named_modules())
+    return [(n, type(modules[n]).__name__, shapes.get(n)) for n in names]
 
 
 def _example_input(modality: str, input_shape: tuple[int, ...], tokenizer: Any) -> Any:

@@ -307,8 +307,8 @@ def load_toponet(
     if release.modality == "language":
         if layout != "channel":
             raise ToposcopeError(f"toponets/{name} has no conv layers; use layout='channel'")
-        # Before the (large) checkpoint is fetched and read, so a missing tokenizer fails fast.
-        tokenizer = _tokenizer_or_none(tokenizer, random_weights)
+        # Before the (large) checkpoint is fetched and read, so a bad tokenizer= fails fast.
+        tokenizer = _tokenizer_or_none(tokenizer)
     if random_weights:
         path, identity, source = None, None, "random weights"
         warnings.warn(f"toponets/{name} has random weights (checkpoint='none'); "
@@ -338,14 +338,17 @@ def load_toponet(
     return _with_weight_names(subject)
 
 
-def _tokenizer_or_none(tokenizer: Any, random_weights: bool) -> Any:
+def _tokenizer_or_none(tokenizer: Any) -> Any:
+    """The GPT-2 tokenizer; None when none was given and the default cannot be had (offline).
+
+    Listing layers and measuring TopoLoss encode no text, so only extraction asks
+    for a tokenizer (and names ``tokenizer=`` then). One the user gave must load.
+    """
     try:
         return gpt2_tokenizer(tokenizer)
-    except ToposcopeError as error:
-        if not random_weights:
+    except ToposcopeError:
+        if tokenizer is not None:
             raise
-        # Random weights serve layer listings and benchmarks, which need no tokenizer.
-        warnings.warn(f"{error}; extraction will need tokenizer=", stacklevel=4)
         return None
 
 
