@@ -28,6 +28,21 @@ def add_model_arguments(parser: argparse.ArgumentParser, spec_required: bool = T
                         help="any other load option, repeatable (e.g. -O pool=max)")
 
 
+def add_preprocessing_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--preprocess`` and its overrides: how images become model input (vision models)."""
+    images = parser.add_argument_group("image preprocessing (vision models; default: the model's own)")
+    images.add_argument("--preprocess", choices=("imagenet", "inception", "clip", "none"),
+                        help="a named preprocessing; the flags below adjust it")
+    images.add_argument("--resize", type=int, metavar="PX", help="resize the short side to PX pixels")
+    images.add_argument("--crop", type=int, metavar="PX", help="centre crop of PX x PX pixels")
+    images.add_argument("--interpolation", choices=("nearest", "bilinear", "bicubic", "lanczos"))
+    images.add_argument("--mean", metavar="R,G,B", help="normalisation mean, e.g. 0.485,0.456,0.406")
+    images.add_argument("--std", metavar="R,G,B", help="normalisation standard deviation")
+    images.add_argument("--grayscale", action="store_true", default=None,
+                        help="convert images to greyscale (3 equal channels)")
+    parser.set_defaults(_preprocessing=True)
+
+
 def add_trust_arguments(parser: argparse.ArgumentParser, seed: int | None = 0) -> None:
     """``--seed`` (random choices) and ``--trust-checkpoint`` (unpickle untrusted files).
 
@@ -46,7 +61,10 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
     from toposcope._validation import ToposcopeError
 
     options: dict[str, Any] = {}
-    for key in ("tau", "checkpoint", "positions", "arch", "layout", "seed"):
+    keys = ["tau", "checkpoint", "positions", "arch", "layout", "seed"]
+    if getattr(args, "_preprocessing", False):  # commands with add_preprocessing_arguments
+        keys += ["preprocess", "resize", "crop", "interpolation", "mean", "std", "grayscale"]
+    for key in keys:
         value = getattr(args, key, None)
         if value is not None:
             options[key] = value
@@ -94,6 +112,7 @@ def add_analysis_arguments(
     and ``--quiet``.
     """
     parser.add_argument("--stimuli", required=True, metavar="SET", help=stimuli_help)
+    add_preprocessing_arguments(parser)
     parser.add_argument("--layers", help="comma-separated layer names (default: all topographic layers)")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.nc", help=output_help)
     parser.add_argument("--no-figures", action="store_true", help="write the netCDF only")

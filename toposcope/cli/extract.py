@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from toposcope.cli._common import add_model_arguments, extract_for, load_subject
+from toposcope.cli._common import add_model_arguments, add_preprocessing_arguments, extract_for, load_subject
 
 HELP = "extract responses (stimulus x unit, with sheet positions) to netCDF"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
+    add_preprocessing_arguments(parser)
     parser.add_argument("--stimuli", required=True, metavar="DIR",
                         help="folder of images (one subfolder per category), NAME:DIR, or a .txt file of texts")
     parser.add_argument("--layers", help="comma-separated layer names (default: all topographic layers)")

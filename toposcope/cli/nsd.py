@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from toposcope.cli._common import add_model_arguments, load_subject
+from toposcope.cli._common import add_model_arguments, add_preprocessing_arguments, load_subject
 
 HELP = "map model units to NSD voxels (one-to-one, best unit or ridge), scored on held-out images"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
+    add_preprocessing_arguments(parser)
     parser.add_argument("--nsd-root", required=True, metavar="DIR",
                         help="folder holding nsddata/, nsddata_betas/ and nsddata_stimuli/")
     parser.add_argument("--subject", required=True, type=int, help="NSD subject, 1-8")

@@ -72,8 +72,10 @@ def load_torchvision(
     """
     if checkpoint is not None and weights is not None:
         raise ToposcopeError("give checkpoint= or weights=, not both")
+    transform = imagenet_transform()
     if weights is not None:
         model, identity = _with_torchvision_weights(arch, weights), f"torchvision:{arch}:{weights}"
+        transform = _weights_transform(arch, weights)
     elif checkpoint is not None:
         model = torchvision_model(arch)
         load_weights(model, unwrap_state_dict(read_checkpoint(checkpoint, trust=trust_checkpoint)),
@@ -85,11 +87,18 @@ def load_torchvision(
                       "pass checkpoint=PATH or weights=DEFAULT", stacklevel=2)
     random_weights = checkpoint is None and weights is None
     chosen = _as_list(layers) or candidate_layers(model)
-    return from_module(model, chosen, layout=layout, pool=pool, transform=imagenet_transform(),
+    return from_module(model, chosen, layout=layout, pool=pool, transform=transform,
                        positions=positions, name=f"torchvision:{arch}", identity=identity,
                        options={"checkpoint": checkpoint, "weights": weights, "layout": layout, "pool": pool,
                                 "seed": seed if random_weights else None,
                                 "trust_checkpoint": trust_checkpoint or None})
+
+
+def _weights_transform(arch: str, weights: str) -> Any:
+    """The preprocessing the weights were trained with (their resize, crop, interpolation, mean, std)."""
+    import torchvision
+
+    return torchvision.models.get_model_weights(arch)[weights.split(".")[-1]].transforms()
 
 
 def _with_torchvision_weights(arch: str, weights: str) -> Any:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toposcope._validation import ToposcopeError, close_matches
+from toposcope.models.transforms import PREPROCESS_KEYS
 
 __all__ = ["FAMILIES", "known_specs", "load_model", "parse_spec"]
 
@@ -81,7 +82,7 @@ FAMILIES: dict[str, Family] = {
 }
 
 #: Load options that the command line offers as flags of their own (the rest go through -O KEY=VALUE).
-CLI_FLAGS = ("tau", "checkpoint", "positions", "arch", "layout", "seed", "trust_checkpoint")
+CLI_FLAGS = ("tau", "checkpoint", "positions", "arch", "layout", "seed", "trust_checkpoint", *PREPROCESS_KEYS)
 
 _SPEC = re.compile(r"^(?P<family>[a-z_]+)(?:(?P<sep>[/:])(?P<rest>.+))?$")
 
@@ -118,7 +119,10 @@ def load_model(spec: Any, **options: Any):
     **options
         Family options, e.g. ``tau=10``, ``checkpoint="file.pt"``, ``layers=[...]``;
         for every family ``seed=0`` (random initialisations) and
-        ``trust_checkpoint=False`` (refuse checkpoints that hold more than tensors).
+        ``trust_checkpoint=False`` (refuse checkpoints that hold more than tensors);
+        for vision models ``preprocess="imagenet" | "inception" | "clip" | "none"``
+        and overrides ``resize``, ``crop``, ``interpolation``, ``mean``, ``std``,
+        ``grayscale`` (see :mod:`toposcope.models.transforms`).
 
     Returns
     -------
@@ -138,10 +142,37 @@ def load_model(spec: Any, **options: Any):
         family, rest = parse_spec(spec)
         entry = FAMILIES[family]
         builder = getattr(importlib.import_module(entry.module), entry.function)
+        chosen = {key: options.pop(key) for key in PREPROCESS_KEYS if key in options}
         subject = builder(rest, **_checked_common(builder, options, spec))
+        if chosen:
+            _preprocess(subject, chosen)
     # Responses are an inference-time measurement: BatchNorm on running statistics, no dropout.
     subject.model.eval()
     return subject
+
+
+def _preprocess(subject: Any, chosen: dict[str, Any]) -> None:
+    """Replace a vision subject's preprocessing by the user's choice, recorded in its options."""
+    from toposcope.models.transforms import build_transform, describe, preprocessing
+
+    if subject.modality != "vision":
+        names = sorted(chosen)
+        raise ToposcopeError(f"{', '.join(names)} set image preprocessing, but {subject.name!r} is a "
+                             f"{subject.modality} model; drop them",
+                             cli=f"{', '.join('--' + n for n in names)} set image preprocessing, but "
+                                 f"{subject.name!r} is a {subject.modality} model; drop them")
+    settings = preprocessing(chosen)
+    crop = settings["crop"]
+    fixed = any(layer.layout == "channel_space" for layer in subject.layers.values())
+    if fixed and crop is not None and (3, crop, crop) != tuple(subject.input_shape):
+        # A channel x space sheet places every spatial position: its positions fix the input size.
+        raise ToposcopeError(f"{subject.name!r} lays units out per spatial position for "
+                             f"{subject.input_shape[1]}x{subject.input_shape[2]} inputs; keep crop="
+                             f"{subject.input_shape[1]}")
+    subject.transform = build_transform(settings)
+    if crop is not None:
+        subject.input_shape = (3, crop, crop)
+    subject.options["preprocess"] = describe(settings)
 
 
 def _checked_common(builder: Any, options: dict[str, Any], spec: str) -> dict[str, Any]:
