@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from toposcope.cli._common import add_model_arguments, add_preprocessing_arguments, extract_for, load_subject
+from toposcope.cli._common import (
+    add_model_arguments,
+    add_preprocessing_arguments,
+    extract_for,
+    load_subject,
+)
 
 HELP = "extract responses (stimulus x unit, with sheet positions) to netCDF"
 
