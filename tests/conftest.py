@@ -23,7 +23,8 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test with the reason."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs {Path('shared', *parts)} beside the project (real stimuli, not shipped)")
+        pytest.skip(f"needs {Path('shared', *parts)} beside the project (real stimuli, not shipped); "
+                    f"point TOPOSCOPE_SHARED at a copy to run it")
     return path
 
 

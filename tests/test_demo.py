@@ -14,7 +14,7 @@ from PIL import Image
 
 from toposcope._validation import ToposcopeError
 from toposcope.cli import main
-from toposcope.demo import compare, format_summary, run_demo
+from toposcope.demo import compare, format_summary, paper_effects, run_demo
 from toposcope.demo.digits import digit_images, train_test_split, write_digit_stimuli
 from toposcope.demo.run import _check_output
 from toposcope.io import open_responses
@@ -98,6 +98,14 @@ def test_compare_and_summary_state_the_direction_layer_by_layer():
     text = format_summary({"models": {"topo": info, "baseline": info}, "comparison": verdict})
     assert "smoother than demo/baseline in 1 of 2 layers (not in b)" in text
     assert "lower-dimensional than demo/baseline in 1 of 2 layers (not in b)" in text
+    # Every effect tested is listed, including those that did not hold.
+    robust = {**info, "accuracy_pruned_90": 0.8}
+    effects = paper_effects({"topo": robust, "baseline": info}, verdict)
+    assert [e["held"] for e in effects] == [False, False, True, False]
+    text = format_summary({"models": {"topo": robust, "baseline": info}, "comparison": verdict, "effects": effects})
+    assert "  held        keeps more accuracy with 90% of weights pruned (0.8 vs 0.5)" in text
+    assert "  DID NOT HOLD  keeps more accuracy with fc1 downsampled 2x (0.8 vs 0.8)" in text
+    assert "DID NOT HOLD  smoother maps (correlation falls with distance), layer by layer (1 of 2 layers)" in text
 
 
 @pytest.fixture(scope="module")

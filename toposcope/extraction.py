@@ -376,7 +376,7 @@ def _run(
     progress: bool,
 ) -> dict[str, xr.DataArray]:
     import torch
-    from tqdm.auto import tqdm
+    from toposcope._progress import progress_bar
 
     language = subject.modality == "language"
     rows = _rows_per_text(stimulus_set, text_mode) if language else [1] * len(stimulus_set)
@@ -425,7 +425,7 @@ def _run(
         if language
         else _image_batches(subject, stimulus_set, batch_size)
     )
-    bar = tqdm(total=len(stimulus_set), desc=f"extract {subject.name}", unit="stim", disable=not progress)
+    bar = progress_bar(progress=progress, total=len(stimulus_set), desc=f"extract {subject.name}", unit="stim")
     try:
         model.eval().to(device)
         for layer in layers:

@@ -48,7 +48,6 @@ def run(args: argparse.Namespace) -> int:
         from toposcope.plot.sheet import save_figure
         from toposcope.plot.windows import plot_localizer
 
-        for path in save_figure(plot_localizer(result), output.with_name(f"{output.stem}-maps.png"),
-                                formats=("png",)):
+        for path in save_figure(plot_localizer(result), output.with_name(f"{output.stem}-maps.png")):
             print(f"figure -> {path}")
     return 0

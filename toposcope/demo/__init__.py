@@ -23,7 +23,8 @@ from toposcope.demo.run import (  # noqa: F401
     TARGET,
     compare,
     format_summary,
+    paper_effects,
     run_demo,
 )
 
-__all__ = ["compare", "format_summary", "run_demo"]
+__all__ = ["compare", "format_summary", "paper_effects", "run_demo"]

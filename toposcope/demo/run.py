@@ -34,7 +34,7 @@ import numpy as np
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["compare", "format_summary", "run_demo"]
+__all__ = ["compare", "format_summary", "paper_effects", "run_demo"]
 
 #: Digit whose t-map gets patches, Moran's I and its own figure.
 TARGET = "digit-0"
@@ -95,6 +95,38 @@ def compare(topo: dict[str, Any], baseline: dict[str, Any]) -> dict[str, dict[st
             "lower_dimensional": mine["effective_dimensionality"] < theirs["effective_dimensionality"],
         }
     return out
+
+
+def paper_effects(models: dict[str, Any], comparison: dict[str, dict[str, bool]]) -> list[dict[str, Any]]:
+    """Every effect of the TopoNets paper the demo tests, with whether it held here and the numbers.
+
+    Parameters
+    ----------
+    models : dict
+        ``summary["models"]``: per model (``topo``, ``baseline``) its means and layers.
+    comparison : dict
+        :func:`compare`'s per-layer verdicts.
+
+    Returns
+    -------
+    list of dict
+        ``{"effect", "held", "topo", "baseline"}``; ``topo`` / ``baseline`` are the
+        numbers compared (layer counts for per-layer effects).
+    """
+    topo, base = models["topo"], models["baseline"]
+    effects = []
+    for key, words in (("smoother", "smoother maps (correlation falls with distance)"),
+                       ("lower_dimensional", "lower effective dimensionality")):
+        held = sum(c[key] for c in comparison.values())
+        effects.append({"effect": f"{words}, layer by layer", "held": held > len(comparison) / 2,
+                        "topo": f"{held} of {len(comparison)} layers", "baseline": ""})
+    for key, words in (("accuracy_pruned_90", "keeps more accuracy with 90% of weights pruned"),
+                       ("accuracy_fc1_downsampled_2", "keeps more accuracy with fc1 downsampled 2x")):
+        # Robustness is the accuracy kept relative to the model's own unperturbed accuracy.
+        kept = {name: info[key] / max(info["held_out_accuracy"], 1e-9) for name, info in models.items()}
+        effects.append({"effect": words, "held": kept["topo"] > kept["baseline"],
+                        "topo": round(topo[key], 4), "baseline": round(base[key], 4)})
+    return effects
 
 
 def _layer_summary(results: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -181,6 +213,7 @@ def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False)
                    f"{len(held_out)} held-out digits for accuracy",
         "seconds": round(time.perf_counter() - start, 1),
     }
+    summary["effects"] = paper_effects(summary["models"], summary["comparison"])
     with atomic_path(output_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -260,6 +293,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         missed = [layer for layer, c in summary["comparison"].items() if not c[key]]
         verdict = f"demo/topo is {word} than demo/baseline in {len(held)} of {len(held) + len(missed)} layers"
         lines.append(verdict + (f" (not in {', '.join(missed)})" if missed else ""))
+    lines.append("\nthe paper's effects, tested here (TopoLoss model vs its tau = 0 twin):")
+    for effect in summary.get("effects", []):
+        numbers = f" ({effect['topo']} vs {effect['baseline']})" if effect["baseline"] != "" else f" ({effect['topo']})"
+        lines.append(f"  {'held      ' if effect['held'] else 'DID NOT HOLD'}  {effect['effect']}{numbers}")
     language = summary.get("language")
     if language:
         localizer = language["localizer"]

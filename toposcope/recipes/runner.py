@@ -91,10 +91,10 @@ def _write_marker(output_dir: Path, recipe: Recipe) -> None:
 
 
 def _run_serial(tasks: list[Task], output_dir: Path, cache: Any, force: bool, progress: bool) -> dict[str, str]:
-    from tqdm.auto import tqdm
+    from toposcope._progress import progress_bar
 
     failures = {}
-    bar = tqdm(tasks, desc="tasks", unit="task", disable=not progress)
+    bar = progress_bar(tasks, progress=progress, desc="tasks", unit="task")
     for task in bar:
         bar.set_postfix_str(f"{task.analysis} {task.model}")
         try:
@@ -112,7 +112,7 @@ def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, prog
     except ImportError:
         raise ToposcopeError("--workers/--scheduler need dask.distributed; "
                              "install it with pip install 'toposcope[sweep]'") from None
-    from tqdm.auto import tqdm
+    from toposcope._progress import progress_bar
 
     cluster = None
     if scheduler:
@@ -128,8 +128,8 @@ def _run_dask(tasks: list[Task], output_dir: Path, cache: Any, force: bool, prog
         # The task hash as the key: resubmitting the same task never runs it twice at once.
         futures = {client.submit(run_task, task, str(output_dir), cache, force, subject=shipped.get(task.spec),
                                  key=f"toposcope-{task.task_sha256}", retries=retries): task for task in tasks}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="tasks", unit="task",
-                           disable=not progress):
+        for future in progress_bar(as_completed(futures), progress=progress, total=len(futures), desc="tasks",
+                                   unit="task"):
             if future.status == "error":
                 task, error = futures[future], future.exception()
                 failures[f"{task.analysis}/{task.model}"] = f"{type(error).__name__}: {error}"
