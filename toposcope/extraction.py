@@ -376,6 +376,7 @@ def _run(
     progress: bool,
 ) -> dict[str, xr.DataArray]:
     import torch
+
     from toposcope._progress import progress_bar
 
     language = subject.modality == "language"
