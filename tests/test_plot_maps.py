@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from toposcope._validation import ToposcopeError
-from toposcope.plot.maps import plot_figure5a, plot_tmaps, save_maps
+from toposcope.plot.maps import plot_figure5a, plot_tmap_pages, plot_tmaps, save_maps
 
 matplotlib.use("Agg")
 
@@ -36,21 +36,39 @@ def map_axes(figure):
     return [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
 
 
-def test_one_panel_per_contrast_and_layer_on_one_symmetric_scale():
+def test_one_panel_per_contrast_and_layer_with_a_symmetric_scale_per_layer():
     maps = xr.concat([grid_maps("v4", seed=0), grid_maps("it", h=6, w=10, seed=1, peak=30)], dim="unit")
     figure = plot_tmaps(maps)
     axes = map_axes(figure)
     assert len(axes) == 2 * len(CONTRASTS)
-    limit = float(np.abs(maps.values).max())
-    for ax in axes:
-        (image,) = ax.get_images()  # grid sheet -> image
-        assert image.get_clim() == pytest.approx((-limit, limit))
-        assert image.get_cmap().name == "RdBu_r"
-    assert [ax.get_title() for ax in axes[:5]] == ["faces", "bodies", "scenes", "size (big - small)",
+    for layer, row in (("v4", axes[:5]), ("it", axes[5:])):
+        limit = float(np.abs(maps.where(maps["layer"] == layer, drop=True).values).max())
+        for ax in row:
+            (image,) = ax.get_images()  # grid sheet -> image
+            assert image.get_clim() == pytest.approx((-limit, limit))
+            assert image.get_cmap().name == "RdBu_r"
+    assert [ax.get_title() for ax in axes[:5]] == ["faces", "bodies", "places", "size (big - small)",
                                                    "animacy (anim. - inanim.)"]
-    assert axes[0].get_ylabel() == "v4" and axes[5].get_ylabel() == "it"
+    # Each row names its layer and its sheet's shape, and carries a scale bar.
+    assert axes[0].get_ylabel() == "v4\n8x12 grid" and axes[5].get_ylabel() == "it\n6x10 grid"
+    assert any("units" in str(getattr(a, "txt_label", "")) or type(a).__name__ == "AnchoredSizeBar"
+               for a in axes[0].artists)
     colorbars = [ax for ax in figure.axes if ax.get_label() == "<colorbar>"]
-    assert len(colorbars) == 1 and "t" in colorbars[0].get_ylabel()
+    assert len(colorbars) == 2 and "colour scale per layer" in figure._suptitle.get_text()
+    # One shared scale on request, and the colour bar says so.
+    shared = plot_tmaps(maps, scale="shared")
+    limit = float(np.abs(maps.values).max())
+    assert {ax.get_images()[0].get_clim() for ax in map_axes(shared)} == {(-limit, limit)}
+    (bar,) = [ax for ax in shared.axes if ax.get_label() == "<colorbar>"]
+    assert "one scale for all panels" in bar.get_ylabel()
+
+
+def test_many_layers_go_on_printable_pages():
+    maps = xr.concat([grid_maps(f"l{i}", seed=i) for i in range(13)], dim="unit")
+    pages = plot_tmap_pages(maps, layers_per_page=6)
+    assert [len(map_axes(p)) // len(CONTRASTS) for p in pages] == [6, 6, 1]
+    assert [p._suptitle.get_text().endswith(f"(page {k + 1} of 3)") for k, p in enumerate(pages)] == [True] * 3
+    assert map_axes(pages[1])[0].get_ylabel().startswith("l6")
 
 
 def test_explicit_positions_are_drawn_as_scatter_and_vmax_is_honoured():
@@ -72,7 +90,8 @@ def test_figure5a_puts_baselines_beneath_and_keeps_shared_columns():
     figure = plot_figure5a({"TopoNet": trained, "untrained": untrained, "baseline": grid_maps(seed=3)})
     axes = map_axes(figure)
     assert len(axes) == 3 * 3  # size and animacy missing from the untrained maps
-    assert [axes[i].get_ylabel() for i in (0, 3, 6)] == ["TopoNet\nit", "untrained\nit", "baseline\nit"]
+    assert [axes[i].get_ylabel() for i in (0, 3, 6)] == ["TopoNet\nit\n8x12 grid", "untrained\nit\n8x12 grid",
+                                                         "baseline\nit\n8x12 grid"]
     clims = {ax.get_images()[0].get_clim() for ax in axes}
     assert len(clims) == 1
 

@@ -60,10 +60,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _figures(maps, output, args) -> list:
-    from toposcope.plot.maps import FIG5A_CONTRASTS, plot_figure5a, plot_tmaps, save_maps
+    from toposcope.plot.maps import FIG5A_CONTRASTS, plot_figure5a, plot_tmap_pages, save_maps
 
     patches = {"threshold": args.threshold} if args.patches else False
-    written = save_maps(plot_tmaps(maps, patches=patches), output.with_name(f"{output.stem}-maps.png"))
+    pages = plot_tmap_pages(maps, patches=patches)
+    written = []
+    for k, page in enumerate(pages):  # a page per six layers: printable, labels legible
+        name = f"{output.stem}-maps.png" if len(pages) == 1 else f"{output.stem}-maps-{k + 1}.png"
+        written += save_maps(page, output.with_name(name))
     present = [c for c in FIG5A_CONTRASTS if c in maps["contrast"].values]
     if len(present) >= 2:
         figure = plot_figure5a({args.spec: maps}, contrasts=present, patches=patches)

@@ -1,9 +1,10 @@
 """Selectivity t-maps on the cortical sheet: one panel per contrast and layer.
 
-Every panel of a figure shares one symmetric colour scale centred at 0 on a
-diverging colormap (red = prefers the target, blue = the reference), so
-colours compare across contrasts, layers and models; one colour bar states the
-unit (Welch t). Units are drawn by :func:`toposcope.plot.sheet.plot_sheet`: an
+Panels use symmetric colour scales centred at 0 on a diverging colormap (red =
+prefers the target, blue = the reference): one scale per layer when a figure
+shows several layers (t grows with depth), one shared scale where models are
+compared (Fig. 5A); the colour bars say which. Each row names its sheet (shape)
+and carries a scale bar. Units are drawn by :func:`toposcope.plot.sheet.plot_sheet`: an
 image on grid sheets, a scatter at explicit positions. Patch outlines
 (:func:`toposcope.analysis.patches.find_patches`) are optional.
 """
@@ -17,19 +18,26 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from toposcope._validation import ToposcopeError
-from toposcope.plot.sheet import DIVERGING, color_limits, plot_sheet, save_figure
+from toposcope._validation import ToposcopeError, check_option
+from toposcope.plot.sheet import (
+    DIVERGING,
+    add_scale_bar,
+    color_limits,
+    describe_sheet,
+    plot_sheet,
+    save_figure,
+)
 
-__all__ = ["FIG5A_CONTRASTS", "PANEL_TITLES", "plot_figure5a", "plot_tmaps", "save_maps"]
+__all__ = ["FIG5A_CONTRASTS", "PANEL_TITLES", "plot_figure5a", "plot_tmap_pages", "plot_tmaps", "save_maps"]
 
-#: TopoNets Fig. 5A columns: faces, bodies, scenes, real-world size, animacy.
+#: TopoNets Fig. 5A columns: faces, bodies, places (the paper's "scenes"; fLOC's word), real-world size, animacy.
 FIG5A_CONTRASTS = ("faces", "bodies", "places", "small_vs_big", "big_vs_small", "animate_vs_inanimate")
 
 #: Column titles for the named contrasts.
 PANEL_TITLES = {
     "faces": "faces",
     "bodies": "bodies",
-    "places": "scenes",
+    "places": "places",
     "characters": "characters",
     "objects": "objects",
     "big_vs_small": "size (big - small)",
@@ -96,21 +104,32 @@ def _panels(
     label: str,
     panel_size: tuple[float, float],
     suptitle: str | None,
+    scale: str = "shared",
 ) -> Any:
-    """A (rows x contrasts) grid of sheet maps on one symmetric colour scale."""
+    """A (rows x contrasts) grid of sheet maps, on one symmetric colour scale or one per row.
+
+    ``scale="shared"`` gives every panel one scale and one colour bar (models and
+    layers compare by colour); ``scale="row"`` gives each row (layer) its own
+    scale and colour bar, so an early layer with small t is not washed out by a
+    late one. The first panel of each row names the sheet and carries a scale bar.
+    """
     from matplotlib.figure import Figure
 
-    low, high = color_limits([r.sel(contrast=contrasts).values for _, r in rows], center=0.0, vmax=vmax)
+    check_option("scale", scale, ("shared", "row"))
+    shared = color_limits([r.sel(contrast=contrasts).values for _, r in rows], center=0.0, vmax=vmax)
     # Rows as tall as the sheets are (a 16 x 32 sheet is half as tall as wide), plus room for titles.
     first = rows[0][1]
     aspect = ((np.ptp(first["y"].values) + 1) / (np.ptp(first["x"].values) + 1)
               if {"x", "y"} <= set(first.coords) else 1.0)
-    height = min(panel_size[1], panel_size[0] * aspect + 0.45)
-    figure = Figure(figsize=(panel_size[0] * len(contrasts) + 0.9, height * len(rows)), layout="constrained")
+    height = min(panel_size[1], panel_size[0] * aspect + 0.6)
+    extra = 1.2 if scale == "row" else 0.9
+    figure = Figure(figsize=(panel_size[0] * len(contrasts) + extra, height * len(rows)), layout="constrained")
     axes = figure.subplots(len(rows), len(contrasts), squeeze=False)
     options = patches if isinstance(patches, Mapping) else {}
     artist = None
     for i, (row_label, tmaps) in enumerate(rows):
+        low, high = shared if scale == "shared" else color_limits([tmaps.sel(contrast=contrasts).values],
+                                                                   center=0.0, vmax=vmax)
         for j, contrast in enumerate(contrasts):
             ax = axes[i, j]
             tmap = tmaps.sel(contrast=contrast, drop=True)
@@ -118,13 +137,20 @@ def _panels(
             artist = plot_sheet(tmap, ax=ax, cmap=DIVERGING, vmin=low, vmax=high, title=title, colorbar=False)
             if patches:
                 _outline(ax, tmap, options)
-            if j == 0 and row_label:
-                ax.set_ylabel(row_label, fontsize=9)
-    bar = figure.colorbar(artist, ax=axes.ravel().tolist(), shrink=0.8)
-    bar.set_label(label, fontsize=9)
-    bar.ax.tick_params(labelsize=8)
-    if suptitle:
-        figure.suptitle(suptitle, fontsize=10)
+            if j == 0:
+                ax.set_ylabel("\n".join(part for part in (row_label, describe_sheet(tmap)) if part), fontsize=8)
+                add_scale_bar(ax, tmap)
+        if scale == "row":
+            bar = figure.colorbar(artist, ax=axes[i].tolist(), shrink=0.9, aspect=12)
+            bar.set_label("t", fontsize=8)
+            bar.ax.tick_params(labelsize=7)
+    if scale == "shared":
+        bar = figure.colorbar(artist, ax=axes.ravel().tolist(), shrink=0.8)
+        bar.set_label(f"{label}, one scale for all panels", fontsize=9)
+        bar.ax.tick_params(labelsize=8)
+    title = suptitle or (f"{label}; colour scale per layer" if scale == "row" else None)
+    if title:
+        figure.suptitle(title, fontsize=10)
     return figure
 
 
@@ -138,6 +164,7 @@ def plot_tmaps(
     label: str = T_LABEL,
     panel_size: tuple[float, float] = (2.3, 2.1),
     suptitle: str | None = None,
+    scale: str | None = None,
 ) -> Any:
     """t-maps on the sheet: one row per layer, one column per contrast.
 
@@ -159,6 +186,9 @@ def plot_tmaps(
         Colour-bar label (with units).
     panel_size : (float, float)
         Inches per panel; the defaults keep labels legible when printed.
+    scale : {"row", "shared"}, optional
+        A colour scale per layer (the default for several layers: t grows with
+        depth, and one scale would wash out the early layers) or one for all.
 
     Returns
     -------
@@ -167,8 +197,43 @@ def plot_tmaps(
     tmaps = _check_tmaps(tmaps)
     chosen = _pick([str(c) for c in tmaps["contrast"].values], contrasts, "contrast")
     rows = [(layer, _one_layer(tmaps, layer)) for layer in _pick(_layers_of(tmaps), layers, "layer")]
+    scale = scale or ("row" if len(rows) > 1 else "shared")
     return _panels(rows, chosen, vmax=vmax, patches=patches, label=label, panel_size=panel_size,
-                   suptitle=suptitle)
+                   suptitle=suptitle, scale=scale)
+
+
+def plot_tmap_pages(tmaps: xr.DataArray, layers_per_page: int = 6, **options: Any) -> list[Any]:
+    """:func:`plot_tmaps` split into pages of at most ``layers_per_page`` layers (printable sizes).
+
+    Parameters
+    ----------
+    tmaps : xr.DataArray, dims (contrast, unit)
+        As for :func:`plot_tmaps`.
+    layers_per_page : int
+        Rows per page.
+    **options
+        Passed to :func:`plot_tmaps` (``contrasts``, ``patches``, ``scale`` ...).
+
+    Returns
+    -------
+    list of matplotlib.figure.Figure
+        One per page, layers in order.
+    """
+    tmaps = _check_tmaps(tmaps)
+    names = _layers_of(tmaps)
+    if not isinstance(layers_per_page, int) or layers_per_page < 1:
+        raise ToposcopeError(f"layers_per_page must be a positive integer, got {layers_per_page!r}")
+    pages = [names[i:i + layers_per_page] for i in range(0, len(names), layers_per_page)]
+    # One scale choice and one title for every page, each title saying which page it is.
+    scale = options.pop("scale", None) or ("row" if len(names) > 1 else "shared")
+    label = options.get("label", T_LABEL)
+    base = options.pop("suptitle", None) or (f"{label}; colour scale per layer" if scale == "row" else "")
+    figures = []
+    for k, page in enumerate(pages):
+        suffix = f" (page {k + 1} of {len(pages)})" if len(pages) > 1 else ""
+        figures.append(plot_tmaps(tmaps, layers=page if page != [""] else None, scale=scale,
+                                  suptitle=(base + suffix) or None, **options))
+    return figures
 
 
 def plot_figure5a(
@@ -182,7 +247,7 @@ def plot_figure5a(
     panel_size: tuple[float, float] = (2.3, 2.1),
     suptitle: str | None = None,
 ) -> Any:
-    """A TopoNets Fig. 5A-style figure: faces, bodies, scenes, size, animacy for one layer.
+    """A TopoNets Fig. 5A-style figure: faces, bodies, places, size, animacy for one layer.
 
     Parameters
     ----------

@@ -21,7 +21,8 @@ import numpy as np
 
 from toposcope._validation import ToposcopeError, check_positive_int
 
-__all__ = ["color_limits", "grid_image", "layer_labels", "plot_sheet", "plot_sheets", "save_figure"]
+__all__ = ["add_scale_bar", "color_limits", "describe_sheet", "grid_image", "layer_labels", "plot_sheet", "plot_sheets",
+           "save_figure"]
 
 #: Colormaps used when none is given: sequential, or diverging around ``center``.
 SEQUENTIAL = "viridis"
@@ -212,6 +213,39 @@ def plot_sheet(
         if text:
             bar.set_label(str(text), fontsize=8)
     return artist
+
+
+def describe_sheet(values: Any) -> str:
+    """The sheet a map lies on, for a label: ``"16x32 grid"`` or ``"25088 units, 10.2 mm"``."""
+    _, x, y = _checked_map(values)
+    grid = grid_image(values)
+    if grid is not None:
+        h, w = grid[0].shape
+        return f"{h}x{w} grid"
+    unit = str(values.attrs.get("sheet_units", "")) or "sheet units"
+    return f"{len(x)} units, {max(np.ptp(x), np.ptp(y)):.3g} {unit} across"
+
+
+def add_scale_bar(ax: Any, values: Any) -> None:
+    """A scale bar in the lower left: about a quarter of the sheet's width, in its units.
+
+    Grid sheets are measured in units (one unit = one grid step); sheets with
+    positions in mm (TDANN) in mm, as their ``sheet_units`` attribute says.
+    """
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    _, x, _ = _checked_map(values)
+    width = float(np.ptp(x)) + (1.0 if grid_image(values) is not None else 0.0)
+    if width <= 0:
+        return
+    raw = width / 4
+    length = float(10 ** np.floor(np.log10(raw)))
+    length *= 5 if raw / length >= 5 else 2 if raw / length >= 2 else 1
+    unit = "units" if grid_image(values) is not None else str(values.attrs.get("sheet_units", "")) or "units"
+    bar = AnchoredSizeBar(ax.transData, length, f"{length:g} {unit}", "lower left", pad=0.2, sep=2,
+                          frameon=False, size_vertical=0, color="black", fontproperties={"size": 7},
+                          borderpad=-1.6)
+    ax.add_artist(bar)
 
 
 def plot_sheets(
