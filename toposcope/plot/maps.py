@@ -134,7 +134,8 @@ def _panels(
             ax = axes[i, j]
             tmap = tmaps.sel(contrast=contrast, drop=True)
             title = PANEL_TITLES.get(contrast, contrast) if i == 0 else None
-            artist = plot_sheet(tmap, ax=ax, cmap=DIVERGING, vmin=low, vmax=high, title=title, colorbar=False)
+            artist = plot_sheet(tmap, ax=ax, cmap=DIVERGING, vmin=low, vmax=high, title=title, colorbar=False,
+                                annotate=False)
             if patches:
                 _outline(ax, tmap, options)
             if j == 0:

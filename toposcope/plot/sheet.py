@@ -150,6 +150,7 @@ def plot_sheet(
     vmin: float | None = None,
     label: str | None = None,
     marker_size: float | None = None,
+    annotate: bool = True,
 ) -> Any:
     """Draw one map of per-unit values on the sheet.
 
@@ -175,6 +176,9 @@ def plot_sheet(
     marker_size : float, optional
         Scatter marker area (points^2) for non-grid sheets; scaled to the unit
         count by default.
+    annotate : bool
+        Name the sheet (shape, or extent in its units) under the map and draw a
+        scale bar; figures of many panels annotate one panel per row instead.
 
     Returns
     -------
@@ -205,6 +209,9 @@ def plot_sheet(
             ax.invert_yaxis()
     ax.set_xticks([])
     ax.set_yticks([])
+    if annotate:
+        ax.set_xlabel(describe_sheet(values), fontsize=7)
+        add_scale_bar(ax, values)
     if title:
         ax.set_title(title, fontsize=9)
     if colorbar:
@@ -242,9 +249,10 @@ def add_scale_bar(ax: Any, values: Any) -> None:
     length = float(10 ** np.floor(np.log10(raw)))
     length *= 5 if raw / length >= 5 else 2 if raw / length >= 2 else 1
     unit = "units" if grid_image(values) is not None else str(values.attrs.get("sheet_units", "")) or "units"
-    bar = AnchoredSizeBar(ax.transData, length, f"{length:g} {unit}", "lower left", pad=0.2, sep=2,
+    # Just under the map's lower-left corner, outside the data.
+    bar = AnchoredSizeBar(ax.transData, length, f"{length:g} {unit}", "upper left", pad=0.1, sep=2,
                           frameon=False, size_vertical=0, color="black", fontproperties={"size": 7},
-                          borderpad=-1.6)
+                          borderpad=0, bbox_to_anchor=(0, 0), bbox_transform=ax.transAxes)
     ax.add_artist(bar)
 
 

@@ -1,0 +1,79 @@
+"""Image comparison of the main figure kinds against committed baselines (a layout regression fails).
+
+Each figure is drawn from planted, seeded data and compared with the PNG in
+``tests/baseline_images`` by matplotlib's RMS image comparison. After an intended
+change of a figure, look at the new image, then regenerate the baselines with
+``TOPOSCOPE_UPDATE_BASELINES=1 pytest tests/test_figure_images.py`` and commit them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.testing.compare import compare_images
+
+matplotlib.use("Agg")
+
+BASELINES = Path(__file__).parent / "baseline_images"
+#: RMS difference (0-255 grey levels) tolerated: anti-aliasing, not layout.
+TOLERANCE = 2.0
+
+
+def _maps(layer: str, h: int, w: int, seed: int) -> xr.DataArray:
+    rows, cols = np.divmod(np.arange(h * w), w)
+    rng = np.random.default_rng(seed)
+    contrasts = ["faces", "bodies", "places"]
+    values = rng.normal(0, 1.5, (3, h * w))
+    values[0] += 12 * np.exp(-((cols - w / 3) ** 2 + (rows - h / 2) ** 2) / 6.0)
+    values[2] += 8 * np.exp(-((cols - 2 * w / 3) ** 2 + (rows - h / 3) ** 2) / 5.0)
+    return xr.DataArray(values, dims=("contrast", "unit"), name="t",
+                        coords={"contrast": contrasts, "x": ("unit", cols), "y": ("unit", rows),
+                                "layer": ("unit", [layer] * (h * w))})
+
+
+def _tmaps():
+    from toposcope.plot.maps import plot_tmaps
+
+    return plot_tmaps(xr.concat([_maps("layer1", 8, 8, 0), _maps("layer4", 8, 16, 1)], dim="unit"))
+
+
+def _figure5a():
+    from toposcope.plot.maps import plot_figure5a
+
+    return plot_figure5a({"TopoNet": _maps("layer4", 8, 16, 1), "untrained": _maps("layer4", 8, 16, 5) * 0.2},
+                         patches={"threshold": 6})
+
+
+def _sheet():
+    from matplotlib.figure import Figure
+
+    from toposcope.plot.sheet import plot_sheet
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 10, (600, 2))
+    values = xr.DataArray(np.sin(xy[:, 0] / 2) + np.cos(xy[:, 1] / 3), dims="unit", name="preferred",
+                          coords={"x": ("unit", xy[:, 0]), "y": ("unit", xy[:, 1])}, attrs={"sheet_units": "mm"})
+    ax = Figure(figsize=(4, 3.6), layout="constrained").add_subplot()
+    plot_sheet(values, ax=ax, title="scatter sheet (mm)")
+    return ax.figure
+
+
+FIGURES = {"tmaps_two_layers": _tmaps, "figure5a": _figure5a, "sheet_scatter": _sheet}
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figure_matches_its_baseline(name, tmp_path):
+    figure = FIGURES[name]()
+    actual = tmp_path / f"{name}.png"
+    figure.savefig(actual, dpi=60)
+    expected = BASELINES / f"{name}.png"
+    if os.environ.get("TOPOSCOPE_UPDATE_BASELINES"):
+        expected.write_bytes(actual.read_bytes())
+    assert expected.is_file(), f"no baseline for {name}; run with TOPOSCOPE_UPDATE_BASELINES=1 and look at it"
+    difference = compare_images(str(expected), str(actual), tol=TOLERANCE)
+    assert difference is None, difference
