@@ -68,8 +68,10 @@ def _figures(maps, output, args) -> list:
     for k, page in enumerate(pages):  # a page per six layers: printable, labels legible
         name = f"{output.stem}-maps.png" if len(pages) == 1 else f"{output.stem}-maps-{k + 1}.png"
         written += save_maps(page, output.with_name(name))
-    present = [c for c in FIG5A_CONTRASTS if c in maps["contrast"].values]
-    if len(present) >= 2:
+    names = [str(c) for c in maps["contrast"].values]
+    # The paper's columns first, then every other category the set has.
+    present = [c for c in FIG5A_CONTRASTS if c in names] + [c for c in names if c not in FIG5A_CONTRASTS]
+    if len(present) >= 2 and any(c in FIG5A_CONTRASTS for c in names):
         figure = plot_figure5a({args.spec: maps}, contrasts=present, patches=patches)
         written += save_maps(figure, output.with_name(f"{output.stem}-fig5a.png"))
     return written

@@ -36,7 +36,7 @@ def _fig2(run: Run, folder: Path) -> list[Path]:
     from matplotlib.figure import Figure
 
     from toposcope.analysis.stats import pareto_front
-    from toposcope.plot.models import plot_family_trends, plot_model_points
+    from toposcope.plot.models import plot_family_trends, plot_model_points, unexaggerated
     from toposcope.plot.sheet import save_figure
 
     table, styles = _styled_summary(run)
@@ -60,6 +60,7 @@ def _fig2(run: Run, folder: Path) -> list[Path]:
         ax.set_title(f"{modality} models", fontsize=10, fontweight="bold")
         ax.set_xlabel("smoothness (degree of topography)")
         ax.set_ylabel("task performance")
+        unexaggerated(ax, part["performance"])
     stem = folder / "fig2_smoothness_performance"
     return [*save_figure(figure, stem), write_csv(table, stem.with_suffix(".csv"))]
 
@@ -209,7 +210,9 @@ def _fig5a(run: Run, folder: Path) -> list[Path]:
     maps = {m: maps[m] for m in sorted(maps, key=lambda m: (styles[m].topographic, styles[m].tau or 0.0))}
     shared = [str(c) for c in next(iter(maps.values()))["contrast"].values
               if all(c in m["contrast"].values for m in maps.values())]
-    contrasts = [c for c in FIG5A_CONTRASTS if c in shared] or shared[:MAX_TMAP_COLUMNS]
+    # The paper's columns first, then every other category the stimulus set has.
+    contrasts = ([c for c in FIG5A_CONTRASTS if c in shared] + [c for c in shared if c not in FIG5A_CONTRASTS])
+    contrasts = contrasts[:MAX_TMAP_COLUMNS]
     if not contrasts:
         raise Skip("the models' t-maps share no contrast")
     figure = plot_figure5a(maps, contrasts=contrasts)

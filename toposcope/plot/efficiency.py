@@ -142,7 +142,10 @@ def plot_efficiency(
                 style = {"color": colour_of[label], "marker": "o", "markerfacecolor": colour_of[label]}
             else:
                 style = {"color": "k", "marker": "o", "markerfacecolor": "none"}
-            ax.plot(x[order], y[order], label=label_text, markersize=4, linewidth=1.2, **style)
+            # One level measured is a point, not a curve: no line through it.
+            measured = int(np.asarray(data[coord].values).size)
+            line = {"linestyle": "none", "markersize": 6} if measured < 2 else {"linewidth": 1.2, "markersize": 4}
+            ax.plot(x[order], y[order], label=label_text, **line, **style)
             if spread is not None:
                 ax.fill_between(x[order], spread[0][order], spread[1][order], color=style["color"], alpha=0.15,
                                 linewidth=0)
@@ -150,5 +153,24 @@ def plot_efficiency(
                    color="0.5", linestyle="--", linewidth=0.8, zorder=0)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(_ylabel(variable, measure))
+        ax.set_title(_layers_title(curves), fontsize=8)
         ax.legend(fontsize=7, frameon=False)
+    figure.suptitle(labels[0] if len(labels) == 1 else f"{len(labels)} models", fontsize=9)
     return figure
+
+
+def _layers_title(curves: list) -> str:
+    """Which layers the panel's curves took away from: a pruning curve's layers, a downsampling's attrs."""
+    names: list[str] = []
+    for _, data, name, _ in curves:
+        if name.startswith("downsampled_") or "factor" in data[name].dims:
+            # A downsampling curve alone says "layers"; merged with pruning, "downsample_layers".
+            text = data.attrs.get("downsample_layers", data.attrs.get("layers", ""))
+            found = [n.strip() for n in str(text).split(",") if n.strip()]
+        else:
+            found = [str(n) for n in np.atleast_1d(data["layer"].values)] if "layer" in data.coords else []
+        names += [n for n in found if n not in names]
+    if not names:
+        return ""
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"layers: {shown}"

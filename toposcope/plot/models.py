@@ -14,7 +14,7 @@ import numpy as np
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["emptiest_corner", "plot_family_trends", "plot_model_points"]
+__all__ = ["emptiest_corner", "plot_family_trends", "plot_model_points", "unexaggerated"]
 
 
 def _checked(x: Sequence[float], y: Sequence[float], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,8 +57,9 @@ def plot_model_points(ax: Any, x: Sequence[float], y: Sequence[float], styles: S
 def plot_family_trends(ax: Any, x: Sequence[float], y: Sequence[float], styles: Sequence[Any]) -> dict[str, Any]:
     """The dashed trend of each architecture through its models (baseline included).
 
-    A quadratic through three or more models, a line through two, nothing for
-    one, drawn over the family's range of ``x``.
+    A quadratic through four or more models, a line through three, nothing for
+    fewer (two points always lie on a line: a trend through them says nothing),
+    drawn over the family's range of ``x``.
 
     Returns
     -------
@@ -70,13 +71,31 @@ def plot_family_trends(ax: Any, x: Sequence[float], y: Sequence[float], styles: 
     for family in dict.fromkeys(s.family for s in styles):
         inside = np.array([s.family == family for s in styles])
         xs, ys = x[inside], y[inside]
-        if len(np.unique(xs)) < 2:
+        if len(np.unique(xs)) < 3:
             continue
-        coefficients = np.polyfit(xs, ys, 2 if len(np.unique(xs)) >= 3 else 1)
+        coefficients = np.polyfit(xs, ys, 2 if len(np.unique(xs)) >= 4 else 1)
         span = np.linspace(xs.min(), xs.max(), 50)
         ax.plot(span, np.polyval(coefficients, span), "--", color="k", lw=0.8, zorder=1)
         fits[family] = coefficients
     return fits
+
+
+def unexaggerated(ax: Any, values: Sequence[float], minimum_span: float = 0.05) -> None:
+    """Widen the y axis to at least ``minimum_span`` of the values' magnitude, centred on the data.
+
+    Two accuracies of 0.9805 and 0.9835 drawn on an axis from 0.9805 to 0.9835
+    look like a large effect; on an axis at least 5 % of 0.98 tall they look as
+    large as they are.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return
+    low, high = ax.get_ylim()
+    span = minimum_span * max(float(np.abs(values).max()), 1e-12)
+    if high - low < span:
+        middle = (values.min() + values.max()) / 2
+        ax.set_ylim(middle - span / 2, middle + span / 2)
 
 
 #: Axes-fraction anchors of the four corners, with their text alignment.
