@@ -108,6 +108,7 @@ def test_report_has_table_rows_and_figures(serial_run):
     header = next(line for line in report.splitlines() if line.startswith("| model | layer |"))
     assert "smoothness.score_toponets" in header and "topoloss.topoloss" in header
     assert "dimensionality.effective_dimensionality" in header
+    assert "selectivity.selective digit-0 (t>10)" in header  # every analysis has its summary
     for model in ("demo-topo", "demo-baseline"):
         for layer in ("conv1", "conv2", "conv3", "fc1"):
             assert f"| {model} | {layer} | " in report
@@ -505,3 +506,23 @@ class _Patch(WorkerPlugin):
 
     def setup(self, worker) -> None:
         _install_dying_topoloss(self.marker)
+
+
+def test_report_rows_summarise_efficiency_curves_and_selectivity():
+    from toposcope.analysis.patches import selective_fraction
+    from toposcope.recipes.report import metric_rows
+
+    curves = xr.Dataset({"performance": ("fraction", [0.9, 0.8, 0.5]), "change": ("fraction", [0, -0.1, -0.4]),
+                         "downsampled_performance": ("factor", [0.85])},
+                        coords={"fraction": [0.0, 0.5, 0.9], "factor": [2.0]},
+                        attrs={"baseline": 0.9, "measure": "accuracy"})
+    rows = metric_rows(curves, "efficiency")["-"]
+    assert rows == {"efficiency.accuracy 0 pruned": 0.9, "efficiency.accuracy 0.5 pruned": 0.8,
+                    "efficiency.accuracy 0.9 pruned": 0.5, "efficiency.accuracy x2 downsampled": 0.85,
+                    "efficiency.accuracy intact": 0.9}
+    t = xr.DataArray([[12.0, 3.0, 11.0, 20.0], [0.0, 0.0, 0.0, 15.0]], dims=("contrast", "unit"),
+                     coords={"contrast": ["faces", "places"], "layer": ("unit", ["a", "a", "b", "b"])}, name="t")
+    rows = metric_rows(t.to_dataset(), "selectivity")
+    expected = selective_fraction(t)
+    assert rows["a"]["selectivity.selective faces (t>10)"] == 0.5 == float(expected.sel(layer="a", contrast="faces"))
+    assert rows["b"]["selectivity.selective places (t>10)"] == 0.5 and rows["b"]["selectivity.selective faces (t>10)"] == 1.0

@@ -29,15 +29,35 @@ def metric_rows(data: Any, analysis: str) -> dict[str, dict[str, float]]:
     has no dims (one value for the model, listed under layer ``"-"``).
     """
     rows: dict[str, dict[str, float]] = {}
+    measure = str(data.attrs.get("measure", "performance"))
     for name, variable in data.data_vars.items():
         if variable.dims == ("layer",):
             for layer, value in zip(data["layer"].values, variable.values):
                 rows.setdefault(str(layer), {})[f"{analysis}.{name}"] = float(value)
         elif variable.dims == () and variable.dtype.kind in "fiub":
             rows.setdefault("-", {})[f"{analysis}.{name}"] = float(variable.values)
+        elif variable.dims in (("fraction",), ("factor",)) and name.endswith("performance"):
+            # Efficiency curves: the measure at every level, so the table shows the whole curve.
+            for level, value in zip(data[variable.dims[0]].values, variable.values):
+                step = f"{level:g} pruned" if variable.dims == ("fraction",) else f"x{level:g} downsampled"
+                rows.setdefault("-", {})[f"{analysis}.{measure} {step}"] = float(value)
+        elif set(variable.dims) == {"contrast", "unit"} and "layer" in data.coords:
+            _selective(rows, analysis, variable)
     if "baseline" in data.attrs:
-        rows.setdefault("-", {})[f"{analysis}.baseline"] = float(data.attrs["baseline"])
+        # The unperturbed model's score, named for what it is.
+        rows.setdefault("-", {})[f"{analysis}.{measure} intact"] = float(data.attrs["baseline"])
     return rows
+
+
+def _selective(rows: dict[str, dict[str, float]], analysis: str, tmaps: Any) -> None:
+    """Fraction of units selective (t above TDANN's threshold) per contrast, per layer."""
+    from toposcope.analysis.patches import SELECTIVE_T, selective_fraction
+
+    fraction = selective_fraction(tmaps.transpose("contrast", "unit"))
+    for layer in fraction["layer"].values:
+        for contrast in fraction["contrast"].values:
+            value = float(fraction.sel(layer=layer, contrast=contrast))
+            rows.setdefault(str(layer), {})[f"{analysis}.selective {contrast} (t>{SELECTIVE_T:g})"] = value
 
 
 def _figure(task: Task, data: Any) -> Any:
