@@ -50,7 +50,8 @@ class ModelStyle:
         Architecture display name (models of one family share a hue and a trend line).
     label : str
         Point label: ``"tau = 10"`` for a topographic model with a tau,
-        ``"FAMILY (baseline)"`` for a baseline, else the model's recipe name.
+        ``"FAMILY (baseline)"`` for a baseline, ``"FAMILY (topographic)"`` for the
+        one topographic model of a family without a tau, else the model's recipe name.
     color : tuple of float
         RGBA face colour (black edge for baselines, which are drawn hollow).
     topographic : bool
@@ -115,7 +116,10 @@ def model_styles(run: Run, models: list[str] | None = None) -> dict[str, ModelSt
             tau = taus[model]
             if model in shades:
                 color = tuple(float(c) for c in cmap(shades[model]))
-                label = _tau_label(tau) if tau is not None else model
+                # Named like the family's baseline, so one model has one name in every figure.
+                untagged = [m for m in topographic if taus[m] is None]
+                label = (_tau_label(tau) if tau is not None
+                         else f"{family} (topographic)" if len(untagged) == 1 else model)
             else:
                 color, label = (1.0, 1.0, 1.0, 0.0), f"{family} (baseline)"
             styles[model] = ModelStyle(family, label, color, model in shades, tau, _modality(run.attrs[model]))
