@@ -103,7 +103,7 @@ def test_compare_and_summary_state_the_direction_layer_by_layer():
     effects = paper_effects({"topo": robust, "baseline": info}, verdict)
     assert [e["held"] for e in effects] == [False, False, True, False]
     text = format_summary({"models": {"topo": robust, "baseline": info}, "comparison": verdict, "effects": effects})
-    assert "  held        keeps more accuracy with 90% of weights pruned (0.8 vs 0.5)" in text
+    assert "  held          keeps more accuracy with 90% of weights pruned (0.8 vs 0.5)" in text
     assert "  DID NOT HOLD  keeps more accuracy with fc1 downsampled 2x (0.8 vs 0.8)" in text
     assert "DID NOT HOLD  smoother maps (correlation falls with distance), layer by layer (1 of 2 layers)" in text
 

@@ -296,7 +296,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.append("\nthe paper's effects, tested here (TopoLoss model vs its tau = 0 twin):")
     for effect in summary.get("effects", []):
         numbers = f" ({effect['topo']} vs {effect['baseline']})" if effect["baseline"] != "" else f" ({effect['topo']})"
-        lines.append(f"  {'held      ' if effect['held'] else 'DID NOT HOLD'}  {effect['effect']}{numbers}")
+        lines.append(f"  {'held' if effect['held'] else 'DID NOT HOLD':<12}  {effect['effect']}{numbers}")
     language = summary.get("language")
     if language:
         localizer = language["localizer"]
