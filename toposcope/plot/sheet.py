@@ -249,6 +249,8 @@ def add_scale_bar(ax: Any, values: Any) -> None:
     length = float(10 ** np.floor(np.log10(raw)))
     length *= 5 if raw / length >= 5 else 2 if raw / length >= 2 else 1
     unit = "units" if grid_image(values) is not None else str(values.attrs.get("sheet_units", "")) or "units"
+    if length == 1 and unit == "units":
+        unit = "unit"
     # Just under the map's lower-left corner, outside the data.
     bar = AnchoredSizeBar(ax.transData, length, f"{length:g} {unit}", "upper left", pad=0.1, sep=2,
                           frameon=False, size_vertical=0, color="black", fontproperties={"size": 7},
