@@ -93,8 +93,9 @@ def test_a_random_resnet_scores_below_the_topoloss_demo_on_the_same_sheet(random
 
 
 def test_the_old_rule_ranked_the_random_resnet_above_the_topoloss_demo(resnet, demo, random_scores):
-    """Every non-empty bin counted (min_pairs=0): the random layer's sparse corner bins outscore TopoLoss."""
-    old = smoothness.score(smoothness.curve(resnet["layer1.0.conv2"], bins=20, chance=False), min_pairs=0)
+    """The rule before: 20 bins from 0 to the 8 x 8 sheet's diagonal, every non-empty bin scored."""
+    edges = np.linspace(0.0, np.hypot(7, 7), 21)
+    old = smoothness.score(smoothness.curve(resnet["layer1.0.conv2"], edges, chance=False), min_pairs=0)
     assert old > at(demo["topo"], "conv3")
     assert old > 2 * at(random_scores, "layer1.0.conv2")
 
