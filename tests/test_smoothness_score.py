@@ -174,3 +174,19 @@ def test_count_bins_start_at_the_shortest_distance_of_scattered_units():
     np.testing.assert_array_equal(result.bin_lower.values[0], d.min())
     assert int(result.pairs.sum()) == len(d)  # the shortest pair sits on the first edge and is counted
     np.testing.assert_allclose(result.bin_upper.values[-1], d.max(), rtol=1e-12)
+
+
+def test_the_lattice_binner_bins_every_pair_as_the_distance_binner():
+    from toposcope.analysis import _pairs
+
+    rng = np.random.default_rng(5)
+    positions = np.stack([rng.integers(-7, 30, 400), rng.integers(3, 12, 400)], axis=1).astype(float)
+    edges = np.linspace(0.5, 20.0, 9)  # distances past 20 fall outside: index 8 (dropped)
+    lattice = _pairs.pair_binner(edges, positions)
+    assert isinstance(lattice, _pairs.LatticeBinner)
+    codes = lattice.prepare(positions)
+    expected = _pairs.Binner(edges).pairs(positions, positions)
+    np.testing.assert_array_equal(lattice.pairs(codes, codes), expected)
+    shuffled = rng.permutation(400)  # a permutation keeps the span, so the same codes apply
+    np.testing.assert_array_equal(lattice.pairs(codes[shuffled], codes),
+                                  _pairs.Binner(edges).pairs(positions[shuffled], positions))

@@ -151,7 +151,11 @@ class LatticeBinner:
 
     A pair's bin then depends only on ``(|dy|, |dx|)``, so one small table,
     built with :class:`Binner` on the same float64 distances, replaces the
-    distance and binning arithmetic by integer differences and one lookup.
+    distance and binning arithmetic by an integer difference and one lookup.
+    Each unit gets the code ``y * (2 * span_x + 1) + x``; the difference of two
+    codes, ``dy * (2 * span_x + 1) + dx`` with ``|dx| <= span_x``, names the
+    offset uniquely, and the table is laid out so that negative differences
+    index it from the end (numpy's negative indices) with no offset to add.
     """
 
     #: Largest table (entries) worth building.
@@ -160,11 +164,16 @@ class LatticeBinner:
     def __init__(self, binner: Binner, span: tuple[int, int]) -> None:
         self.binner = binner
         self.n_bins = binner.n_bins
-        self.width = span[0] + 1
-        dy, dx = np.meshgrid(np.arange(span[1] + 1.0), np.arange(span[0] + 1.0), indexing="ij")
+        sx, sy = span
+        self.stride = 2 * sx + 1
+        dy, dx = np.meshgrid(np.arange(-sy, sy + 1.0), np.arange(-sx, sx + 1.0), indexing="ij")
         d = dx * dx
         d += dy * dy
-        self.table = binner(np.sqrt(d, out=d)).ravel()
+        bins = binner(np.sqrt(d, out=d))
+        size = (2 * sy + 1) * self.stride
+        code = (dy * self.stride + dx).astype(np.int64) % size  # negative codes wrap to the end
+        self.table = np.empty(size, dtype=np.intp)
+        self.table[code.ravel()] = bins.ravel()
 
     @classmethod
     def applies(cls, positions: np.ndarray) -> tuple[int, int] | None:
@@ -172,23 +181,18 @@ class LatticeBinner:
         if len(positions) == 0 or not np.array_equal(positions, np.round(positions)):
             return None
         span = np.ptp(positions, axis=0).astype(np.int64)
-        if (span[0] + 1) * (span[1] + 1) > cls.MAX_TABLE:
+        if (2 * span[0] + 1) * (2 * span[1] + 1) > cls.MAX_TABLE:
             return None
         return int(span[0]), int(span[1])
 
     def prepare(self, positions: np.ndarray) -> np.ndarray:
-        """Positions as int32 offsets from their minimum."""
-        return (positions - positions.min(axis=0)).astype(np.int32)
+        """Each position's int32 code ``(y - y_min) * (2 * span_x + 1) + (x - x_min)``, shape (n,)."""
+        offsets = (positions - positions.min(axis=0)).astype(np.int64)
+        return (offsets[:, 1] * self.stride + offsets[:, 0]).astype(np.int32)
 
     def pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Bin index for each pair of ``a`` (m, 2) and ``b`` (n, 2) -> (m, n)."""
-        dx = np.subtract.outer(a[:, 0], b[:, 0])
-        np.abs(dx, out=dx)
-        dy = np.subtract.outer(a[:, 1], b[:, 1])
-        np.abs(dy, out=dy)
-        dy *= self.width
-        dy += dx
-        return self.table[dy]
+        """Bin index for each pair of codes ``a`` (m,) and ``b`` (n,) -> (m, n)."""
+        return self.table[np.subtract.outer(a, b)]
 
 
 def pair_binner(edges: np.ndarray, positions: np.ndarray) -> Binner | LatticeBinner:

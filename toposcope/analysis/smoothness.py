@@ -278,7 +278,10 @@ def curve(
         Also compute curves with unit positions shuffled (the chance level).
     n_shuffles : int
         Shuffled-position curves computed with ``chance`` (each is one more
-        binning of the same pair values; see the module docstring).
+        binning of the same pair values; see the module docstring). In exact
+        mode a shuffle costs about a tenth of the one-shuffle curve on a
+        25,088-unit sheet (``benchmarks/bench_analysis.py``); lower it, or
+        sample, for far larger sheets.
     sampling : {"windows", "pairs"}
         ``mode="sampled"`` only: TDANN's windows, or uniformly random pairs.
     window : float, optional
