@@ -38,15 +38,41 @@ def test_smoothness_writes_curves_scores_and_figure(digits, tmp_path, capsys):
     out = tmp_path / "res" / "smooth.nc"
     assert main(["smoothness", "demo/topo", "--stimuli", str(digits), "-o", str(out), "--quiet", "--bins", "8"]) == 0
     data = read(out)
-    assert data.sizes == {"layer": 4, "bin": 8}
+    assert data.sizes == {"layer": 4, "bin": 8, "shuffle": 20}
     assert list(data["layer"].values) == ["conv1", "conv2", "conv3", "fc1"]
-    for name in ("correlation", "sem", "pairs", "chance", "score_toponets", "score_tdann", "distance"):
+    for name in ("correlation", "sem", "pairs", "chance", "shuffled", "score_toponets", "score_tdann", "distance",
+                 "score_toponets_chance", "score_toponets_chance_low", "score_toponets_chance_high",
+                 "score_toponets_corrected", "score_toponets_p", "score_tdann_corrected"):
         assert name in data.variables
     assert np.isfinite(data["score_toponets"]).all() and np.isfinite(data["score_tdann"]).all()
+    np.testing.assert_allclose(data["score_toponets_corrected"],
+                               data["score_toponets"] - data["score_toponets_chance"], atol=1e-12)
     assert int(data["pairs"].sel(layer="fc1").sum()) == 128 * 127 // 2
+    assert data.attrs["min_pairs"] == 20 and data.attrs["n_shuffles"] == 20
     assert_provenance(data, digits)
     assert_figures(out)
-    assert "fc1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    fc1 = next(line.split() for line in printed.splitlines() if line.strip().startswith("fc1"))
+    # layer, units, TopoNets, chance, band (two cells), corrected, p, TDANN, TDANN corrected
+    assert fc1[2] == f"{float(data['score_toponets'].sel(layer='fc1')):.3f}"
+    assert fc1[6] == f"{float(data['score_toponets_corrected'].sel(layer='fc1')):+.3f}"
+    assert "corrected = score - chance" in printed
+
+
+def test_smoothness_options_reach_the_scores(digits, tmp_path):
+    out = tmp_path / "smooth.nc"
+    assert main(["smoothness", "demo/topo", "--stimuli", str(digits), "-o", str(out), "--quiet", "--no-figures",
+                 "--layers", "fc1", "--min-pairs", "0", "--shuffles", "5"]) == 0
+    data = read(out)
+    assert data.sizes["shuffle"] == 5 and data.attrs["min_pairs"] == 0 and data.attrs["shuffles"] == 5
+
+
+def test_cli_defaults_are_the_library_defaults():
+    from toposcope.analysis import smoothness
+    from toposcope.cli import smoothness as cli
+
+    assert (cli.BINS, cli.MIN_PAIRS, cli.N_SHUFFLES) == (smoothness.BINS, smoothness.MIN_PAIRS,
+                                                         smoothness.N_SHUFFLES)
 
 
 def test_dimensionality_writes_ed_spectra_and_figure(digits, tmp_path):
@@ -92,6 +118,8 @@ def test_efficiency_per_layer(digits, tmp_path):
     [
         (["smoothness", "--layers", "conv9"], "unknown layer 'conv9'"),
         (["smoothness", "--bins", "a,b"], "--bins must be a count"),
+        (["smoothness", "--min-pairs", "-1"], "--min-pairs must be 0 or more"),
+        (["smoothness", "--shuffles", "0"], "--shuffles must be 1 or more"),
         (["dimensionality", "--stimuli", "nowhere"], "'nowhere' does not exist"),
         (["efficiency", "--prune", "0,1.5"], "between 0 and 1"),
         (["efficiency", "--prune", "0,x"], "--prune must be comma-separated numbers"),

@@ -21,6 +21,7 @@ __all__ = [
     "Binner",
     "LatticeBinner",
     "all_pairs",
+    "distance_range",
     "distances",
     "grouped",
     "pair_binner",
@@ -52,14 +53,37 @@ def sheet_diameter(positions: np.ndarray) -> float:
     return float(pdist(hull).max())
 
 
-def resolve_edges(bins: int | Sequence[float] | np.ndarray, max_distance: float) -> np.ndarray:
-    """Bin edges from a count (``linspace(0, max_distance, bins + 1)``) or explicit edges."""
+def distance_range(positions: np.ndarray) -> tuple[float, float]:
+    """Shortest and longest distance between two of ``positions`` (n, 2) -> ``(shortest, longest)``.
+
+    The shortest is recomputed for its pair with the arithmetic of :func:`distances`,
+    so that a bin edge placed on it holds that pair exactly. Coincident units give 0.
+    """
+    if len(positions) < 2:
+        return 0.0, 0.0
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(positions, dtype=np.float64)
+    gaps, nearest = cKDTree(xy).query(xy, k=2)
+    i = int(np.argmin(gaps[:, 1]))
+    j = int(nearest[i, 1])
+    shortest = float(distances(xy[i:i + 1], xy[j:j + 1])[0, 0])
+    return shortest, sheet_diameter(xy)
+
+
+def resolve_edges(bins: int | Sequence[float] | np.ndarray, max_distance: float,
+                  min_distance: float = 0.0) -> np.ndarray:
+    """Bin edges from a count (``linspace(min_distance, max_distance, bins + 1)``) or explicit edges.
+
+    A ``min_distance`` at or beyond ``max_distance`` (every pair equally far) starts the bins at 0.
+    """
     if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
         if bins < 1:
             raise ToposcopeError(f"bins must be a positive count or increasing edges, got {bins}")
         if not max_distance > 0:
             raise ToposcopeError("all units sit at the same sheet position; distances cannot be binned")
-        return np.linspace(0.0, float(max_distance), int(bins) + 1)
+        start = float(min_distance) if 0 <= min_distance < max_distance else 0.0
+        return np.linspace(start, float(max_distance), int(bins) + 1)
     try:
         edges = np.asarray(bins, dtype=np.float64)
     except (TypeError, ValueError):
@@ -127,7 +151,11 @@ class LatticeBinner:
 
     A pair's bin then depends only on ``(|dy|, |dx|)``, so one small table,
     built with :class:`Binner` on the same float64 distances, replaces the
-    distance and binning arithmetic by integer differences and one lookup.
+    distance and binning arithmetic by an integer difference and one lookup.
+    Each unit gets the code ``y * (2 * span_x + 1) + x``; the difference of two
+    codes, ``dy * (2 * span_x + 1) + dx`` with ``|dx| <= span_x``, names the
+    offset uniquely, and the table is laid out so that negative differences
+    index it from the end (numpy's negative indices) with no offset to add.
     """
 
     #: Largest table (entries) worth building.
@@ -136,11 +164,16 @@ class LatticeBinner:
     def __init__(self, binner: Binner, span: tuple[int, int]) -> None:
         self.binner = binner
         self.n_bins = binner.n_bins
-        self.width = span[0] + 1
-        dy, dx = np.meshgrid(np.arange(span[1] + 1.0), np.arange(span[0] + 1.0), indexing="ij")
+        sx, sy = span
+        self.stride = 2 * sx + 1
+        dy, dx = np.meshgrid(np.arange(-sy, sy + 1.0), np.arange(-sx, sx + 1.0), indexing="ij")
         d = dx * dx
         d += dy * dy
-        self.table = binner(np.sqrt(d, out=d)).ravel()
+        bins = binner(np.sqrt(d, out=d))
+        size = (2 * sy + 1) * self.stride
+        code = (dy * self.stride + dx).astype(np.int64) % size  # negative codes wrap to the end
+        self.table = np.empty(size, dtype=np.intp)
+        self.table[code.ravel()] = bins.ravel()
 
     @classmethod
     def applies(cls, positions: np.ndarray) -> tuple[int, int] | None:
@@ -148,23 +181,18 @@ class LatticeBinner:
         if len(positions) == 0 or not np.array_equal(positions, np.round(positions)):
             return None
         span = np.ptp(positions, axis=0).astype(np.int64)
-        if (span[0] + 1) * (span[1] + 1) > cls.MAX_TABLE:
+        if (2 * span[0] + 1) * (2 * span[1] + 1) > cls.MAX_TABLE:
             return None
         return int(span[0]), int(span[1])
 
     def prepare(self, positions: np.ndarray) -> np.ndarray:
-        """Positions as int32 offsets from their minimum."""
-        return (positions - positions.min(axis=0)).astype(np.int32)
+        """Each position's int32 code ``(y - y_min) * (2 * span_x + 1) + (x - x_min)``, shape (n,)."""
+        offsets = (positions - positions.min(axis=0)).astype(np.int64)
+        return (offsets[:, 1] * self.stride + offsets[:, 0]).astype(np.int32)
 
     def pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Bin index for each pair of ``a`` (m, 2) and ``b`` (n, 2) -> (m, n)."""
-        dx = np.subtract.outer(a[:, 0], b[:, 0])
-        np.abs(dx, out=dx)
-        dy = np.subtract.outer(a[:, 1], b[:, 1])
-        np.abs(dy, out=dy)
-        dy *= self.width
-        dy += dx
-        return self.table[dy]
+        """Bin index for each pair of codes ``a`` (m,) and ``b`` (n,) -> (m, n)."""
+        return self.table[np.subtract.outer(a, b)]
 
 
 def pair_binner(edges: np.ndarray, positions: np.ndarray) -> Binner | LatticeBinner:
@@ -175,13 +203,20 @@ def pair_binner(edges: np.ndarray, positions: np.ndarray) -> Binner | LatticeBin
 
 
 class Accumulator:
-    """Per-bin count, sum and sum of squares of values, accumulated chunk by chunk."""
+    """Per-bin count, sum and sum of squares of values, accumulated chunk by chunk.
 
-    def __init__(self, n_bins: int) -> None:
+    With ``squares=False`` only counts and sums are kept (a third less work, for
+    the many shuffled-position curves whose SEM is not reported); ``sem`` is then
+    NaN. With ``counts=False`` only sums (and squares) are kept, for position
+    sets whose counts are known to equal another's: set ``count`` before
+    :meth:`result`.
+    """
+
+    def __init__(self, n_bins: int, squares: bool = True, counts: bool = True) -> None:
         self.n_bins = n_bins
-        self.count = np.zeros(n_bins + 1, dtype=np.int64)
+        self.count = np.zeros(n_bins + 1, dtype=np.int64) if counts else None
         self.total = np.zeros(n_bins + 1)
-        self.squares = np.zeros(n_bins + 1)
+        self.squares = np.zeros(n_bins + 1) if squares else None
 
     def add(self, index: np.ndarray, values: np.ndarray, squares: np.ndarray | None = None) -> None:
         """Add ``values`` to the bins ``index`` (same shape; index ``n_bins`` is dropped).
@@ -191,18 +226,22 @@ class Accumulator:
         """
         index = index.ravel()
         values = np.ascontiguousarray(values, dtype=np.float64).ravel()
-        if squares is None:
-            squares = values * values
         size = self.n_bins + 1
-        self.count += np.bincount(index, minlength=size)
+        if self.count is not None:
+            self.count += np.bincount(index, minlength=size)
         self.total += np.bincount(index, weights=values, minlength=size)
-        self.squares += np.bincount(index, weights=squares.ravel(), minlength=size)
+        if self.squares is not None:
+            if squares is None:
+                squares = values * values
+            self.squares += np.bincount(index, weights=squares.ravel(), minlength=size)
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(mean, sem, count)`` per bin; mean is NaN for empty bins, sem NaN below 2 values."""
         n = self.count[:-1]
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(n > 0, self.total[:-1] / np.maximum(n, 1), np.nan)
+            if self.squares is None:
+                return mean, np.full(self.n_bins, np.nan), n.copy()
             variance = (self.squares[:-1] - n * mean**2) / (n - 1)
             sem = np.where(n > 1, np.sqrt(np.maximum(variance, 0.0) / np.maximum(n, 1)), np.nan)
         return mean, sem, n.copy()
@@ -248,12 +287,13 @@ def _histogram_block(
     """
     m, n = values.shape
     tile = max(1, TILE_PAIRS // max(n, 1))
+    need_squares = any(acc.squares is not None for acc in accs)
     for start in range(0, m, tile):
         stop = min(start + tile, m)
         first = start if diagonal else 0  # columns left of the tile's diagonal are all j <= i
         # Converted and squared once, shared by every position set.
         part = np.ascontiguousarray(values[start:stop, first:], dtype=np.float64)
-        squares = part * part
+        squares = part * part if need_squares else None
         lower = np.tri(stop - start, n - first, dtype=bool) if diagonal else None
         for acc, a, b in zip(accs, rows, cols):
             index = binner.pairs(a[start:stop], b[first:])
@@ -262,11 +302,21 @@ def _histogram_block(
             acc.add(index, part, squares)
 
 
+def _accumulators(n_sets: int, n_bins: int, full: int, same_counts: bool = False) -> list[Accumulator]:
+    """One accumulator per position set; the first ``full`` keep sums of squares (for a SEM).
+
+    With ``same_counts`` only the first counts pairs (the others take its counts at the end).
+    """
+    return [Accumulator(n_bins, squares=k < full, counts=k == 0 or not same_counts) for k in range(n_sets)]
+
+
 def all_pairs(
     kernel: BlockKernel,
     positions: Sequence[np.ndarray],
     binner: Binner,
     block: int,
+    full: int | None = None,
+    same_counts: bool = False,
 ) -> list[Accumulator]:
     """Histogram the value of every unordered pair of distinct units, block by block.
 
@@ -280,13 +330,18 @@ def all_pairs(
     binner : Binner or LatticeBinner
     block : int
         Units per block; memory is a few ``block**2`` values.
+    full : int, optional
+        Position sets (the first ones) whose SEM is needed; all by default.
+    same_counts : bool
+        The sets are permutations of the first: over all pairs every set puts
+        as many pairs in each bin, so only the first counts them.
 
     Returns
     -------
     list of Accumulator, one per position set.
     """
     n = len(positions[0])
-    out = [Accumulator(binner.n_bins) for _ in positions]
+    out = _accumulators(len(positions), binner.n_bins, len(positions) if full is None else full, same_counts)
     positions = [binner.prepare(p) for p in positions]
     todo = [(a, b) for a in _blocks(n, block) for b in _blocks(n, block) if b.start >= a.start]
     # The next block's matrix product runs in BLAS (which releases the GIL) while
@@ -300,12 +355,30 @@ def all_pairs(
                 pending = pool.submit(kernel, *todo[k + 1])
             _histogram_block(out, [p[a] for p in positions], [p[b] for p in positions],
                              values, binner, diagonal=a == b)
+    for acc in out[1:]:
+        if acc.count is None:
+            acc.count = out[0].count.copy()
     return out
 
 
+def _over_groups(profiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SEM over groups (axis 0) of per-group bin means, NaN (no pair) left out."""
+    n = np.sum(~np.isnan(profiles), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(profiles, axis=0) / np.maximum(n, 1), np.nan)
+        deviations = np.where(np.isnan(profiles), 0.0, profiles - mean)
+        spread = np.sqrt((deviations**2).sum(axis=0) / np.maximum(n - 1, 1) / np.maximum(n, 1))
+        sem = np.where(n > 1, spread, np.nan)
+    return mean, sem
+
+
 def grouped(
-    kernel: BlockKernel, groups: Sequence[np.ndarray], positions: np.ndarray, binner: Binner
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    kernel: BlockKernel,
+    groups: Sequence[np.ndarray],
+    positions: np.ndarray,
+    binner: Binner,
+    permutations: Sequence[Sequence[np.ndarray]] = (),
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Curves within groups of units (windows, samples), averaged over groups.
 
     Parameters
@@ -316,30 +389,32 @@ def grouped(
         Unit indices of each group.
     positions : ndarray, shape (n_units, 2)
     binner : Binner
+    permutations : list of lists of int ndarray, optional
+        Shuffles: for each, one permutation per group of ``range(len(group))``;
+        the group's units then take each other's positions, and the same pair
+        values are binned again. Values are computed once per group.
 
     Returns
     -------
-    mean, sem, pairs : ndarray, shape (n_bins,)
-        ``mean`` is the mean over groups of each group's bin mean (groups with
-        no pair in a bin are left out of that bin), ``sem`` the standard error
-        over those groups, ``pairs`` the total pair count.
+    list of (mean, sem, pairs), each ndarray of shape (n_bins,)
+        The curve on the true positions, then one per shuffle. ``mean`` is the
+        mean over groups of each group's bin mean (groups with no pair in a bin
+        are left out of that bin), ``sem`` the standard error over those
+        groups, ``pairs`` the total pair count.
     """
-    profiles = np.full((len(groups), binner.n_bins), np.nan)
-    pairs = np.zeros(binner.n_bins, dtype=np.int64)
+    n_sets = 1 + len(permutations)
+    profiles = np.full((n_sets, len(groups), binner.n_bins), np.nan)
+    pairs = np.zeros((n_sets, binner.n_bins), dtype=np.int64)
     positions = binner.prepare(positions)
     for g, units in enumerate(groups):
-        acc = Accumulator(binner.n_bins)
+        accs = [Accumulator(binner.n_bins, squares=False) for _ in range(n_sets)]
         pos = positions[units]
-        _histogram_block([acc], [pos], [pos], kernel(units, units), binner, diagonal=True)
-        profiles[g], _, count = acc.result()
-        pairs += count
-    n = np.sum(~np.isnan(profiles), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, np.nansum(profiles, axis=0) / np.maximum(n, 1), np.nan)
-        deviations = np.where(np.isnan(profiles), 0.0, profiles - mean)
-        spread = np.sqrt((deviations**2).sum(axis=0) / np.maximum(n - 1, 1) / np.maximum(n, 1))
-        sem = np.where(n > 1, spread, np.nan)
-    return mean, sem, pairs
+        sets = [pos] + [pos[shuffle[g]] for shuffle in permutations]
+        _histogram_block(accs, sets, sets, kernel(units, units), binner, diagonal=True)
+        for k, acc in enumerate(accs):
+            profiles[k, g], _, count = acc.result()
+            pairs[k] += count
+    return [(*_over_groups(profiles[k]), pairs[k]) for k in range(n_sets)]
 
 
 def random_pairs(
@@ -349,10 +424,14 @@ def random_pairs(
     n_pairs: int,
     rng: np.random.Generator,
     chunk: int,
+    full: int | None = None,
 ) -> list[Accumulator]:
-    """Histogram the value of ``n_pairs`` uniformly drawn pairs of distinct units (with replacement)."""
+    """Histogram the value of ``n_pairs`` uniformly drawn pairs of distinct units (with replacement).
+
+    One histogram per position set, all over the same pairs; ``full`` as in :func:`all_pairs`.
+    """
     n = len(positions[0])
-    out = [Accumulator(binner.n_bins) for _ in positions]
+    out = _accumulators(len(positions), binner.n_bins, len(positions) if full is None else full)
     for start in range(0, n_pairs, chunk):
         size = min(chunk, n_pairs - start)
         i = rng.integers(0, n, size)

@@ -1,11 +1,13 @@
 """Smoothness: how response similarity falls off with distance on the cortical sheet.
 
 :func:`curve` bins unit pairs by sheet distance and reports the mean Pearson
-correlation of their responses per bin, with a chance curve from shuffled
-positions; :func:`selectivity_curve` does the same for the absolute difference
-of a per-unit map (TDANN's category smoothness); :func:`score` reduces a curve
-to one number, the TopoNets or the TDANN way; :func:`category_smoothness` is
-TDANN's category-smoothness score of a t-map with its sampling protocol.
+correlation of their responses per bin, with curves from shuffled positions for
+the chance level; :func:`selectivity_curve` does the same for the absolute
+difference of a per-unit map (TDANN's category smoothness); :func:`score` and
+:func:`scores` (from :mod:`toposcope.analysis.smoothness_score`) reduce a curve
+to one number, the TopoNets or the TDANN way, raw and against chance;
+:func:`category_smoothness` is TDANN's category-smoothness score of a t-map
+with its sampling protocol.
 
 Two ways to pick pairs:
 
@@ -27,6 +29,20 @@ Two ways to pick pairs:
     gives a curve over its pairs; the result is the mean over windows and
     ``sem`` the standard error over windows. ``sampling="pairs"`` instead draws
     ``n_pairs`` random pairs from the whole sheet.
+
+Binning (TDANN's): a bin count gives equal bins from the shortest to the
+longest pair distance, as TDANN's ``np.histogram_bin_edges`` over the pair
+distances (15 bins, TDANN's default for this curve); in windowed sampling the
+longest is the window's diagonal, as TDANN bins the pairs of a window. The
+last bin includes its upper edge (ours; TDANN's ``agg_by_distance`` drops the
+single longest pairs).
+
+Chance (ours, after TDANN's shuffled control): the same pair values binned
+again with the unit positions permuted, ``n_shuffles`` times. Exact mode and
+random pairs permute the positions of all units; windowed and subset sampling
+permute the positions within each window or subset, so the shuffles reuse its
+values (TDANN shuffles the distances within each sample). A permutation keeps
+every bin's pair count in exact and windowed mode.
 
 Constant units are excluded and counted (``attrs["n_constant_units"]``); a bin
 without pairs is NaN with ``pairs == 0``.
@@ -52,11 +68,16 @@ from toposcope.analysis._responses import (
     check_responses,
     stimulus_blocks,
 )
+from toposcope.analysis.smoothness_score import CHANCE_LEVEL, KINDS, MIN_PAIRS, score, scores
 from toposcope.analysis.spatial_stats import morans_i
 
 __all__ = [
+    "BINS",
+    "CHANCE_LEVEL",
     "KINDS",
+    "MIN_PAIRS",
     "MODES",
+    "N_SHUFFLES",
     "SAMPLINGS",
     "TDANN_BINS",
     "TDANN_CUTOFF",
@@ -66,13 +87,18 @@ __all__ = [
     "curve",
     "morans_i",
     "score",
+    "scores",
     "selectivity_curve",
     "unit_vectors",
 ]
 
 MODES = ("exact", "sampled")
 SAMPLINGS = ("windows", "pairs")
-KINDS = ("toponets", "tdann")
+
+#: Default number of distance bins of :func:`curve` (TDANN's ``num_line_bins``).
+BINS = 15
+#: Default number of shuffled-position curves (the chance level and its band).
+N_SHUFFLES = 20
 
 #: TDANN's category-smoothness sampling (Margalit et al. 2024, ``notebooks/F03_IT_Details``):
 #: distance cutoff (mm), equal bins up to it, random unit sets, units per set.
@@ -134,19 +160,30 @@ def _windows(positions: np.ndarray, width: float, max_units: int, max_windows: i
     return windows
 
 
-def _dataset(name: str, edges: np.ndarray, main: tuple, chance: tuple | None,
+def _dataset(name: str, edges: np.ndarray, main: tuple, shuffles: list[tuple],
              attrs: dict[str, Any]) -> xr.Dataset:
     mean, sem, pairs = main
     data = {name: ("bin", mean), "sem": ("bin", sem), "pairs": ("bin", pairs.astype(np.int64))}
-    if chance is not None:
-        data["chance"] = ("bin", chance[0])
-        data["chance_sem"] = ("bin", chance[1])
+    if shuffles:
+        data["chance"] = ("bin", shuffles[0][0])
+        data["chance_sem"] = ("bin", shuffles[0][1])
+        data["shuffled"] = (("shuffle", "bin"), np.stack([s[0] for s in shuffles]))
     coords = {
         "bin": ("bin", (edges[:-1] + edges[1:]) / 2, {"long_name": "bin centre (sheet distance)"}),
         "bin_lower": ("bin", edges[:-1]),
         "bin_upper": ("bin", edges[1:]),
     }
-    return xr.Dataset(data, coords=coords, attrs={"kind": name, **attrs})
+    if shuffles:
+        coords["shuffle"] = ("shuffle", np.arange(len(shuffles)))
+    return xr.Dataset(data, coords=coords, attrs={"kind": name, "n_shuffles": len(shuffles), **attrs})
+
+
+def _permutations(n: int, n_shuffles: int, seq: np.random.SeedSequence) -> list[np.ndarray]:
+    """``n_shuffles`` seeded permutations of ``range(n)``; the first is the one earlier versions drew."""
+    if n_shuffles == 0:
+        return []
+    first = np.random.default_rng(seq).permutation(n)
+    return [first] + [np.random.default_rng(child).permutation(n) for child in seq.spawn(n_shuffles - 1)]
 
 
 def _run(
@@ -156,55 +193,64 @@ def _run(
     bins: Any,
     mode: str,
     seed: int,
-    chance: bool,
+    n_shuffles: int,
     block: int,
     groups: Any = None,
     group_extent: float = 0.0,
     n_pairs: int = 0,
     pair_chunk: int = 1,
-    diameter: float | None = None,
-) -> tuple[np.ndarray, tuple, tuple | None, dict[str, Any]]:
+    distances: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, tuple, list[tuple], dict[str, Any]]:
     """Shared driver of :func:`curve` and :func:`selectivity_curve`.
 
     Exact mode uses ``values_block`` over all pairs; sampled mode uses
-    ``groups(positions, rng)`` (lists of unit indices; bins then span
-    ``group_extent`` when given as a count) or, without ``groups``,
-    ``values_pairs`` over ``n_pairs`` random pairs. Count bins otherwise span
-    ``diameter`` (default: the largest distance between ``positions``).
+    ``groups(positions, rng)`` (lists of unit indices; count bins then end at
+    ``group_extent``) or, without ``groups``, ``values_pairs`` over ``n_pairs``
+    random pairs. Count bins span ``distances`` (shortest, longest; default
+    those between ``positions``). Returns the edges, the curve ``(mean, sem,
+    pairs)``, one such curve per shuffle (SEM only for the first) and attrs.
     """
     shuffle_seq, sample_seq, chance_seq = np.random.SeedSequence(check_seed(seed)).spawn(3)
-    shuffled = positions[np.random.default_rng(shuffle_seq).permutation(len(positions))]
-    sets = [positions, shuffled] if chance else [positions]
     attrs: dict[str, Any] = {"mode": mode, "seed": seed}
+    shortest, longest = _pairs.distance_range(positions) if distances is None else distances
     if mode == "exact" or groups is None:
-        if diameter is None:
-            diameter = _pairs.sheet_diameter(positions)
-        edges = _pairs.resolve_edges(bins, diameter)
+        edges = _pairs.resolve_edges(bins, longest, shortest)
+        sets = [positions] + [positions[p] for p in _permutations(len(positions), n_shuffles, shuffle_seq)]
         if mode == "exact":
-            accs = _pairs.all_pairs(values_block, sets, _pairs.pair_binner(edges, positions), block)
+            accs = _pairs.all_pairs(values_block, sets, _pairs.pair_binner(edges, positions), block, full=2,
+                                    same_counts=True)
         else:
             accs = _pairs.random_pairs(values_pairs, sets, _pairs.Binner(edges), n_pairs,
-                                       np.random.default_rng(sample_seq), pair_chunk)
+                                       np.random.default_rng(sample_seq), pair_chunk, full=2)
         results = [acc.result() for acc in accs]
         attrs["sem_over"] = "pairs"
     else:
-        edges = _pairs.resolve_edges(bins, group_extent)
-        binner = _pairs.pair_binner(edges, positions)
-        results = []
-        for pos, seq in zip(sets, (sample_seq, chance_seq)):
-            chosen = groups(pos, np.random.default_rng(seq))
-            results.append(_pairs.grouped(values_block, chosen, pos, binner))
-            attrs.setdefault("n_groups", len(chosen))
-    return edges, results[0], (results[1] if chance else None), attrs
+        edges = _pairs.resolve_edges(bins, group_extent, shortest)
+        chosen = groups(positions, np.random.default_rng(sample_seq))
+        rng = np.random.default_rng(chance_seq)
+        permutations = [[rng.permutation(len(units)) for units in chosen] for _ in range(n_shuffles)]
+        results = _pairs.grouped(values_block, chosen, positions, _pairs.pair_binner(edges, positions),
+                                 permutations)
+        attrs["n_groups"] = len(chosen)
+    return edges, results[0], results[1:], attrs
+
+
+def _check_shuffles(chance: Any, n_shuffles: Any) -> int:
+    """Shuffled curves to compute: ``n_shuffles`` with ``chance``, none without."""
+    if not isinstance(chance, (bool, np.bool_)):
+        raise ToposcopeError(f"chance must be True or False, got {chance!r}")
+    check_positive_int("n_shuffles", n_shuffles)
+    return int(n_shuffles) if chance else 0
 
 
 def curve(
     responses: xr.DataArray,
-    bins: int | Sequence[float] = 20,
+    bins: int | Sequence[float] = BINS,
     mode: str = "exact",
     *,
     seed: int = 0,
     chance: bool = True,
+    n_shuffles: int = N_SHUFFLES,
     sampling: str = "windows",
     window: float | None = None,
     max_units: int = 1000,
@@ -219,16 +265,22 @@ def curve(
     responses : xr.DataArray, dims (stimulus, unit)
         One layer's responses (numpy- or dask-backed) with unit coords ``x``, ``y``.
     bins : int or sequence of float
-        A count of equal bins from 0 to the largest distance between units of
-        the sheet, constant units included (to the window diagonal for
-        ``sampling="windows"``), or explicit edges.
+        A count of equal bins from the shortest to the longest distance between
+        units of the sheet, constant units included (to the window diagonal for
+        ``sampling="windows"``), as TDANN bins (15 by default); or explicit edges.
         Bins are ``[lower, upper)``, the last one closed.
     mode : {"exact", "sampled"}
         All pairs, or a sample of pairs (see the module docstring).
     seed : int
-        Seeds the position shuffle of the chance curve and the sampling.
+        Seeds the position shuffles and the sampling.
     chance : bool
-        Also compute the curve with unit positions shuffled (the chance level).
+        Also compute curves with unit positions shuffled (the chance level).
+    n_shuffles : int
+        Shuffled-position curves computed with ``chance`` (each is one more
+        binning of the same pair values; see the module docstring). In exact
+        mode a shuffle costs about a tenth of the one-shuffle curve on a
+        25,088-unit sheet (``benchmarks/bench_analysis.py``); lower it, or
+        sample, for far larger sheets.
     sampling : {"windows", "pairs"}
         ``mode="sampled"`` only: TDANN's windows, or uniformly random pairs.
     window : float, optional
@@ -244,11 +296,15 @@ def curve(
     -------
     xr.Dataset, dim ``bin``
         ``correlation`` (mean r per bin), ``sem``, ``pairs`` (int counts; pairs
-        used over all windows), and with ``chance`` also ``chance`` and
-        ``chance_sem``. Coords ``bin`` (centres), ``bin_lower``, ``bin_upper``.
-        Attrs: ``mode``, ``seed``, ``sem_over`` ("pairs" or "windows"),
-        ``n_stimuli``, ``n_units`` (varying units used), ``n_constant_units``,
-        ``layer`` when unique.
+        used over all windows), and with ``chance`` also ``shuffled`` (dims
+        shuffle, bin: each shuffled-position curve), ``chance`` and
+        ``chance_sem`` (the first of them and its SEM). Coords ``bin``
+        (centres), ``bin_lower``, ``bin_upper``, ``shuffle``. Attrs: ``mode``,
+        ``seed``, ``n_shuffles`` (0 without ``chance``), ``sem_over`` ("pairs"
+        or "windows"), ``n_stimuli``, ``n_units`` (varying units used),
+        ``n_constant_units``, ``layer`` when unique; for ``sampling="pairs"``
+        also ``n_pairs`` and ``draws_per_pair`` (draws over the sheet's pairs). Score it with
+        :func:`score` or, against chance, :func:`scores`.
 
     Notes
     -----
@@ -258,6 +314,7 @@ def curve(
     check_option("mode", mode, MODES)
     check_option("sampling", sampling, SAMPLINGS)
     check_seed(seed)
+    shuffles = _check_shuffles(chance, n_shuffles)
     for name, value in (("block", block), ("max_units", max_units), ("max_windows", max_windows),
                         ("n_pairs", n_pairs)):
         check_positive_int(name, value)
@@ -288,9 +345,9 @@ def curve(
         def groups(pos, rng):
             return _windows(pos, float(window), max_units, max_windows, rng)
 
-    edges, main, chance_result, attrs = _run(
-        block_values, pair_values, positions, bins, mode, seed, chance, block, groups, extent,
-        n_pairs, max(1, _PAIR_CHUNK_BYTES // (8 * checked.n_stimuli)), _pairs.sheet_diameter(sheet),
+    edges, main, shuffled, attrs = _run(
+        block_values, pair_values, positions, bins, mode, seed, shuffles, block, groups, extent,
+        n_pairs, max(1, _PAIR_CHUNK_BYTES // (8 * checked.n_stimuli)), _pairs.distance_range(sheet),
     )
     if mode == "sampled":
         attrs["sampling"] = sampling
@@ -298,11 +355,13 @@ def curve(
             attrs.update(window=float(window), max_units=max_units, max_windows=max_windows,
                          n_windows=attrs.pop("n_groups"), sem_over="windows")
         else:
-            attrs["n_pairs"] = n_pairs
+            n = len(positions)
+            # Draws are with replacement: on a small sheet one pair is drawn many times (read by the scores).
+            attrs.update(n_pairs=n_pairs, draws_per_pair=n_pairs / (n * (n - 1) / 2))
     attrs.update(checked.attrs())
     if "sheet_units" in checked.responses.attrs:
         attrs["distance_units"] = checked.responses.attrs["sheet_units"]
-    return _dataset("correlation", edges, main, chance_result, attrs)
+    return _dataset("correlation", edges, main, shuffled, attrs)
 
 
 def selectivity_curve(
@@ -312,6 +371,7 @@ def selectivity_curve(
     *,
     seed: int = 0,
     chance: bool = True,
+    n_shuffles: int = N_SHUFFLES,
     samples: int = 100,
     sample_size: int = 500,
     block: int = 2048,
@@ -329,23 +389,26 @@ def selectivity_curve(
     values : xr.DataArray, dims (unit,)
         The map, with unit coords ``x`` and ``y``.
     bins : int or sequence of float
-        A count of equal bins from 0 to the largest distance, or explicit edges
-        (pairs beyond the last edge are dropped, like TDANN's distance cutoff).
+        A count of equal bins from 0 to the largest distance (as TDANN's
+        category-smoothness bins start at 0), or explicit edges (pairs beyond
+        the last edge are dropped, like TDANN's distance cutoff).
     mode : {"exact", "sampled"}
         All pairs; or ``samples`` random subsets of ``sample_size`` units each,
         the curve averaged over subsets as in TDANN (which used 500 x 500 by
         default and 20 subsets in its figures).
-    seed, chance, block
-        As in :func:`curve`.
+    seed, chance, n_shuffles, block
+        As in :func:`curve`; subsets are shuffled within themselves.
 
     Returns
     -------
     xr.Dataset, dim ``bin``
         ``difference`` (mean ``|t_i - t_j|``), ``sem``, ``pairs``, and with
-        ``chance`` also ``chance`` and ``chance_sem``; coords as in :func:`curve`.
+        ``chance`` also ``shuffled``, ``chance`` and ``chance_sem``; coords as
+        in :func:`curve`.
     """
     check_option("mode", mode, MODES)
     check_seed(seed)
+    shuffles = _check_shuffles(chance, n_shuffles)
     for name, value in (("block", block), ("samples", samples), ("sample_size", sample_size)):
         check_positive_int(name, value)
     t, positions = check_map(values, what="selectivity map")
@@ -357,9 +420,11 @@ def selectivity_curve(
         size = min(sample_size, len(pos))
         return [np.sort(rng.choice(len(pos), size, replace=False)) for _ in range(samples)]
 
-    edges, main, chance_result, attrs = _run(
-        block_values, None, positions, bins, mode, seed, chance, block, subsets,
-        _pairs.sheet_diameter(positions),
+    # TDANN's category-smoothness bins start at 0 (``np.linspace(0, cutoff, n)``).
+    diameter = _pairs.sheet_diameter(positions)
+    edges, main, shuffled, attrs = _run(
+        block_values, None, positions, bins, mode, seed, shuffles, block, subsets, diameter,
+        distances=(0.0, diameter),
     )
     if mode == "sampled":
         attrs.pop("n_groups", None)
@@ -367,73 +432,7 @@ def selectivity_curve(
     attrs.update(n_units=len(t))
     if values.name is not None:
         attrs["map"] = str(values.name)
-    return _dataset("difference", edges, main, chance_result, attrs)
-
-
-def score(curve: xr.Dataset | xr.DataArray | Sequence[float], kind: str = "toponets",
-          variable: str | None = None) -> float:
-    """One smoothness number from a distance curve.
-
-    Parameters
-    ----------
-    curve : xr.Dataset, xr.DataArray or sequence of float
-        A result of :func:`curve` or :func:`selectivity_curve`, or the binned
-        values themselves (empty bins as NaN).
-    kind : {"toponets", "tdann"}
-        ``"toponets"``: the highest minus the lowest binned value, empty bins
-        ignored: TopoNets' smoothness (Deb, Deb & Murty, ICLR 2025), the range
-        of the correlation-vs-distance curve. No public code for it was found
-        (toponets/toponets ships the models, murtylab/topoloss the loss), so
-        this follows the paper's description, not an implementation.
-        ``"tdann"``: ``(max(c) - c[0]) / max(c)`` with ``c`` truncated at its
-        first empty bin, from neuroailab/TDANN ``spacetorch/utils/spatial_utils.py``
-        (``smoothness``). That definition assumes a curve of *change* rising with
-        distance (TDANN scores |difference| curves), so a correlation curve is
-        scored on its dissimilarity ``c = 1 - r``: ``(r[0] - min r) / (1 - min r)``.
-        Where TDANN's code returns 1 for any flat curve, this returns 1 only when
-        the change is zero everywhere and otherwise follows the formula (0 for a
-        flat non-zero curve).
-    variable : str, optional
-        The Dataset variable to score; default ``correlation`` or ``difference``
-        (``"chance"`` scores the chance curve).
-
-    Returns
-    -------
-    float
-        Never NaN: a curve with no usable bin raises instead.
-    """
-    check_option("kind", kind, KINDS)
-    dissimilarity = False
-    if isinstance(curve, xr.Dataset):
-        if variable is None:
-            variable = "correlation" if "correlation" in curve else "difference"
-        if variable not in curve:
-            raise ToposcopeError(
-                f"curve has no variable {variable!r}; it holds {', '.join(map(repr, curve.data_vars))}"
-            )
-        dissimilarity = curve.attrs.get("kind", variable) == "correlation"
-        values = np.asarray(curve[variable].values, dtype=np.float64)
-    else:
-        values = np.asarray(curve.values if isinstance(curve, xr.DataArray) else curve, dtype=np.float64)
-    if values.ndim != 1:
-        raise ToposcopeError(f"a curve must be 1-D (one value per bin), got shape {values.shape}")
-    if kind == "toponets":
-        finite = values[np.isfinite(values)]
-        if len(finite) == 0:
-            raise ToposcopeError("the curve has no non-empty bin; use wider or fewer bins")
-        return float(finite.max() - finite.min())
-    if dissimilarity:
-        values = 1.0 - values
-    empty = np.flatnonzero(~np.isfinite(values))
-    values = values[: empty[0]] if len(empty) else values
-    if len(values) == 0:
-        raise ToposcopeError("the first distance bin of the curve is empty; use wider bins starting at 0")
-    peak = values.max()
-    if peak < 0:
-        raise ToposcopeError("the TDANN score needs a non-negative change curve (e.g. |difference|)")
-    if peak == 0:
-        return 1.0
-    return float((peak - values[0]) / peak)
+    return _dataset("difference", edges, main, shuffled, attrs)
 
 
 def category_smoothness(
@@ -485,4 +484,5 @@ def category_smoothness(
     edges = np.linspace(0.0, min(cutoff, float(np.hypot(*np.ptp(xy, axis=0)))), bins + 1)
     result = selectivity_curve(tmap, edges, "sampled", seed=seed, samples=samples, sample_size=sample_size,
                                chance=False)
-    return score(result, "tdann")
+    # TDANN's procedure keeps every non-empty bin; its curves average 25 sets of 500 units.
+    return score(result, "tdann", min_pairs=0)

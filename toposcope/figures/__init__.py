@@ -37,8 +37,10 @@ localizer, which models are seeds of one configuration) are in the docstrings of
 Conventions (documented because the papers leave them implicit):
 
 * **Smoothness** of a model is the mean over its layers of ``score_toponets``
-  (:func:`toposcope.analysis.layerwise.smoothness_by_layer`); **ED** likewise the
-  mean of ``effective_dimensionality``.
+  (:func:`toposcope.analysis.layerwise.smoothness_by_layer`), the paper's raw
+  score, on Fig. 2's axis; its CSV also carries ``smoothness_corrected``, the
+  mean of ``score_toponets_corrected`` (score minus its shuffled-position
+  chance level). **ED** likewise the mean of ``effective_dimensionality``.
 * **Performance** is a ``performance`` attribute on any of the model's result
   files when the run recorded one; otherwise the unpruned accuracy of its
   efficiency result (``attrs["baseline"]``).

@@ -139,7 +139,7 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def summary(run: Run) -> pd.DataFrame:
-    """One row per model: smoothness, ED, performance (NaN where absent), baseline flag."""
+    """One row per model: smoothness (raw and chance-corrected), ED, performance (NaN where absent), baseline flag."""
     rows = []
     for model in run.models:
         smooth = run.results.get("smoothness", {}).get(model)
@@ -148,9 +148,12 @@ def summary(run: Run) -> pd.DataFrame:
         rows.append({
             "model": model,
             "smoothness": float(smooth["score_toponets"].mean()) if smooth is not None else np.nan,
+            # Results written before the chance-corrected score existed lack it.
+            "smoothness_corrected": (float(smooth["score_toponets_corrected"].mean())
+                                     if smooth is not None and "score_toponets_corrected" in smooth else np.nan),
             "effective_dimensionality": float(dim["effective_dimensionality"].mean()) if dim is not None else np.nan,
             "performance": np.nan if score is None else score,
             "topographic": not is_baseline(model, run.attrs[model]),
         })
-    return pd.DataFrame(rows, columns=["model", "smoothness", "effective_dimensionality", "performance",
-                                       "topographic"])
+    return pd.DataFrame(rows, columns=["model", "smoothness", "smoothness_corrected", "effective_dimensionality",
+                                       "performance", "topographic"])

@@ -56,6 +56,7 @@ def plot_curves(
     chance: bool = True,
     variable: str | None = None,
     title: str | None = None,
+    min_pairs: int | None = None,
 ) -> Any:
     """Draw distance curves, one line per layer (or model), with chance bands.
 
@@ -71,6 +72,9 @@ def plot_curves(
     variable : str, optional
         The variable drawn; ``correlation`` or ``difference`` by default.
     title : str, optional
+    min_pairs : int, optional
+        Bins with fewer pairs get hollow markers: they do not enter the
+        smoothness score. Default: each curve's ``min_pairs`` attr, if any.
 
     Returns
     -------
@@ -89,6 +93,12 @@ def plot_curves(
         y = np.asarray(data[name].values, dtype=np.float64)
         line = ax.plot(x, y, marker="o", markersize=3, label=label or name)[0]
         color = line.get_color()
+        threshold = data.attrs.get("min_pairs") if min_pairs is None else min_pairs
+        if threshold and "pairs" in data:
+            unscored = np.asarray(data["pairs"].values) < int(threshold)
+            # color= given, so the extra markers do not advance the axes' colour cycle
+            ax.plot(x[unscored], y[unscored], linestyle="none", marker="o", markersize=4, color=color,
+                    markerfacecolor="white", label="_unscored")
         if "sem" in data:
             sem = np.asarray(data["sem"].values, dtype=np.float64)
             ax.fill_between(x, y - sem, y + sem, color=color, alpha=0.25, linewidth=0)

@@ -43,7 +43,8 @@ def plot_smoothness_layers(data: xr.Dataset, *, title: str | None = None) -> Any
     -------
     matplotlib.figure.Figure
         Left: one curve per layer (:func:`toposcope.plot.curves.plot_curves`);
-        right: ``score_toponets`` per layer.
+        right: ``score_toponets`` per layer, with its chance level (tick) and
+        band (grey) when the Dataset has them.
     """
     from matplotlib.figure import Figure
 
@@ -60,9 +61,23 @@ def plot_smoothness_layers(data: xr.Dataset, *, title: str | None = None) -> Any
     plot_curves(curves, left)
     _bars(right, names, np.asarray(data["score_toponets"].values, dtype=np.float64),
           "smoothness (max - min of curve)")
+    if "score_toponets_chance_low" in data:
+        _chance_band(right, data)
     if title:
         figure.suptitle(title, fontsize=9)
     return figure
+
+
+def _chance_band(ax: Any, data: xr.Dataset) -> None:
+    """Each layer's chance level of the score (a tick) and its band (a grey bar over the layer's bar)."""
+    x = np.arange(data.sizes["layer"])
+    low, high = (np.asarray(data[f"score_toponets_chance_{e}"].values, dtype=np.float64) for e in ("low", "high"))
+    level = 100 * float(data.attrs.get("level", 0.95))
+    ax.bar(x, high - low, bottom=low, width=0.8, color="0.2", alpha=0.3, linewidth=0,
+           label=f"chance ({level:.0f}% of shuffles)")
+    ax.scatter(x, np.asarray(data["score_toponets_chance"].values, dtype=np.float64), marker="_", s=120,
+               color="0.1", zorder=3)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
 
 
 def plot_dimensionality_layers(data: xr.Dataset, *, title: str | None = None) -> Any:

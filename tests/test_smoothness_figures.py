@@ -1,0 +1,66 @@
+"""Where figures show the smoothness score: unscored bins, the chance band beside each layer's score, the CSV."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.colors import to_rgba
+from test_smoothness import as_responses, smooth_field
+
+from toposcope.analysis.layerwise import smoothness_by_layer
+from toposcope.figures._run import Run, summary
+from toposcope.plot.curves import plot_curves
+from toposcope.plot.layers import plot_smoothness_layers
+from toposcope.sheet import grid_sheet
+
+
+@pytest.fixture(scope="module")
+def layers():
+    """Two planted layers: a smooth 8 x 8 sheet and the same responses with positions permuted."""
+    positions = grid_sheet(64).positions
+    values = smooth_field(60, (8, 8), sigma=1.5)
+    shuffled = positions[np.random.default_rng(3).permutation(64)]
+    return smoothness_by_layer({"smooth": as_responses(values, positions, "smooth"),
+                                "scrambled": as_responses(values, shuffled, "scrambled")})
+
+
+def test_bins_below_min_pairs_are_drawn_hollow_in_the_curve_colour(layers):
+    curve = layers.sel(layer="smooth").assign_coords(bin=layers["distance"].sel(layer="smooth").values)
+    ax = plot_curves({"smooth": curve}, min_pairs=20)
+    line = next(l for l in ax.get_lines() if l.get_label() == "smooth")
+    hollow = next(l for l in ax.get_lines() if l.get_label() == "_unscored")
+    sparse = curve["pairs"].values < 20
+    assert sparse.sum() >= 1  # the 8 x 8 sheet's corner bins
+    np.testing.assert_allclose(hollow.get_xdata(), curve["bin"].values[sparse])
+    assert hollow.get_markerfacecolor() == "white" and to_rgba(hollow.get_color()) == to_rgba(line.get_color())
+    # The layerwise result records its min_pairs, which the curves take by default.
+    assert layers.attrs["min_pairs"] == 20
+    plain = plot_curves({"smooth": curve.assign_attrs(min_pairs=0)})
+    assert not [l for l in plain.get_lines() if l.get_label() == "_unscored"]
+
+
+def test_each_layer_score_is_drawn_beside_its_chance_band(layers):
+    figure = plot_smoothness_layers(layers)
+    right = figure.axes[1]
+    bars = right.patches
+    scores, band = bars[:2], bars[2:]
+    np.testing.assert_allclose([b.get_height() for b in scores], layers["score_toponets"].values)
+    np.testing.assert_allclose([b.get_y() for b in band], layers["score_toponets_chance_low"].values)
+    np.testing.assert_allclose([b.get_y() + b.get_height() for b in band],
+                               layers["score_toponets_chance_high"].values)
+    # The smooth layer stands far above its band; the scrambled one sits inside its own.
+    smooth, scrambled = (layers.sel(layer=n) for n in ("smooth", "scrambled"))
+    assert float(smooth["score_toponets"]) > float(smooth["score_toponets_chance_high"]) + 0.3
+    assert (float(scrambled["score_toponets_chance_low"]) <= float(scrambled["score_toponets"])
+            <= float(scrambled["score_toponets_chance_high"]))
+
+
+def test_the_figure_summary_carries_the_corrected_smoothness(layers, tmp_path):
+    old = xr.Dataset({"score_toponets": ("layer", [0.3, 0.5])}, coords={"layer": ["a", "b"]})
+    run = Run(path=tmp_path, results={"smoothness": {"new": layers, "old": old}},
+              attrs={"new": {}, "old": {}})
+    table = summary(run).set_index("model")
+    assert table.loc["new", "smoothness"] == pytest.approx(float(layers["score_toponets"].mean()))
+    assert table.loc["new", "smoothness_corrected"] == pytest.approx(float(layers["score_toponets_corrected"].mean()))
+    assert table.loc["old", "smoothness"] == pytest.approx(0.4) and np.isnan(table.loc["old", "smoothness_corrected"])
