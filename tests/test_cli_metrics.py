@@ -124,7 +124,7 @@ def test_efficiency_per_layer(digits, tmp_path):
         (["efficiency", "--prune", "0,1.5"], "between 0 and 1"),
         (["efficiency", "--prune", "0,x"], "--prune must be comma-separated numbers"),
         (["efficiency", "--downsample", "0.5"], "at least 1"),
-        (["efficiency", "--downsample", "2", "--layer", "fc2"], "unknown layer 'fc2'"),
+        (["efficiency", "--downsample", "2", "--layer", "fc2"], "no layer after 'fc2' takes its output"),
         (["efficiency", "--classes", "cat=0"], "category 'digit-0' has no class index"),
     ],
 )
