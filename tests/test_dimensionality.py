@@ -134,3 +134,49 @@ def test_errors():
         dimensionality.decay_exponent([1.0, 0.0])
     with pytest.raises(ToposcopeError, match="fit_range must be two increasing ranks"):
         dimensionality.decay_exponent([3.0, 2.0, 1.0], fit_range=(0, 2))
+
+
+# ---------------------------------------------------------------------------- fused Gram pass
+def _no_separate_check(*args, **kwargs):
+    raise AssertionError("the fused Gram pass should not need the separate validation pass")
+
+
+@pytest.mark.parametrize("memory", [10**9, 60_000, 25_000], ids=["one-panel", "3-panels", "many-panels"])
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_fused_gram_pass_equals_numpy_and_sklearn_on_a_planted_rank(memory, precision, monkeypatch):
+    # 60 stimuli x 400 units of rank 7 with unequal eigenvalues, large means, and
+    # two exactly constant units; dask chunks of 9 stimuli; the memory budgets
+    # give one panel of all stimuli, or panels of 8 to 16 stimuli (4 to 10 of them)
+    # with streamed blocks of 1 or 2.
+    rng = np.random.default_rng(7)
+    scores = rng.standard_normal((60, 7)) * np.arange(7, 0, -1)
+    values = (scores @ rng.standard_normal((7, 400)) + 50 + rng.uniform(0, 5, 400)).astype(np.float32)
+    values[:, [3, 250]] = 1.25
+    kept = np.delete(values, [3, 250], axis=1).astype(np.float64)
+    centred = kept - kept.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    assert np.sum(singular > 1e-4 * singular[0]) == 7  # rank 7 up to the float32 rounding of the values
+    eigenvalues = np.linalg.eigvalsh(centred @ centred.T)
+    oracle = eigenvalues.sum() ** 2 / np.sum(eigenvalues**2)
+    assert sklearn_ed(kept)[0] == pytest.approx(oracle, rel=1e-9)
+    monkeypatch.setattr(dimensionality, "_checked", _no_separate_check)
+    lazy = as_responses(values).chunk({"stimulus": 9})
+    ed = dimensionality.effective_dimensionality(lazy, memory=memory, precision=precision)
+    assert ed == pytest.approx(oracle, rel=1e-10 if precision == "float64" else 1e-6)
+
+
+def test_fused_gram_pass_falls_back_to_the_separate_check():
+    rng = np.random.default_rng(8)
+    values = (rng.standard_normal((30, 5)) @ rng.standard_normal((5, 90)) + 3).astype(np.float32)
+    # A nearly constant unit (std below CONSTANT_RTOL of its mean) is excluded, not counted in.
+    nearly = values.copy()
+    nearly[:, 10] = 1e4 + rng.standard_normal(30).astype(np.float32) * 1e-3
+    expected = sklearn_ed(np.delete(nearly, 10, axis=1))[0]
+    assert dimensionality.effective_dimensionality(as_responses(nearly), memory=8_000) == \
+        pytest.approx(expected, rel=1e-6)
+    broken = values.copy()
+    broken[17, 40] = np.nan
+    with pytest.raises(ToposcopeError, match="1 NaN or inf values in 1 of 90 units"):
+        dimensionality.effective_dimensionality(as_responses(broken).chunk({"stimulus": 4}), memory=8_000)
+    with pytest.raises(ToposcopeError, match="0 varying units"):
+        dimensionality.effective_dimensionality(as_responses(values * 0 + 2), form="gram")

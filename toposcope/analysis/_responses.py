@@ -25,6 +25,7 @@ __all__ = [
     "CONSTANT_RTOL",
     "CheckedResponses",
     "block_rows",
+    "check_layout",
     "check_map",
     "check_responses",
     "stimulus_blocks",
@@ -150,6 +151,39 @@ def _check_one_layer(responses: xr.DataArray, what: str) -> None:
         )
 
 
+def check_layout(
+    responses: Any,
+    *,
+    min_stimuli: int = 3,
+    positions: bool = False,
+    one_layer: bool = False,
+    what: str = "responses",
+) -> xr.DataArray:
+    """The checks of :func:`check_responses` that need no pass over the values.
+
+    For analyses that fuse the value checks into their own first read (see
+    :func:`toposcope.analysis.dimensionality.effective_dimensionality`).
+
+    Returns
+    -------
+    xr.DataArray, dims (stimulus, unit)
+        The input, transposed if it came as ``(unit, stimulus)``.
+    """
+    responses = _check_array(responses, what)
+    n_stimuli, n_units = int(responses.sizes["stimulus"]), int(responses.sizes["unit"])
+    if n_stimuli < min_stimuli:
+        raise ToposcopeError(
+            f"{what} have {n_stimuli} stimuli but at least {min_stimuli} are needed; use more stimuli"
+        )
+    if n_units < 1:
+        raise ToposcopeError(f"{what} have no units")
+    if positions:
+        _check_positions(responses, what)
+    if one_layer:
+        _check_one_layer(responses, what)
+    return responses
+
+
 def check_responses(
     responses: Any,
     *,
@@ -186,18 +220,9 @@ def check_responses(
         Wrong type or dims, too few stimuli, NaN or inf values, missing
         positions, several layers, or too few varying units.
     """
-    responses = _check_array(responses, what)
+    responses = check_layout(responses, min_stimuli=min_stimuli, positions=positions, one_layer=one_layer,
+                             what=what)
     n_stimuli, n_units = int(responses.sizes["stimulus"]), int(responses.sizes["unit"])
-    if n_stimuli < min_stimuli:
-        raise ToposcopeError(
-            f"{what} have {n_stimuli} stimuli but at least {min_stimuli} are needed; use more stimuli"
-        )
-    if n_units < 1:
-        raise ToposcopeError(f"{what} have no units")
-    if positions:
-        _check_positions(responses, what)
-    if one_layer:
-        _check_one_layer(responses, what)
 
     # Sums are taken around the first stimulus's responses so that large means
     # do not swamp the variance (and exactly constant units give exactly 0).

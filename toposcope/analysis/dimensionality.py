@@ -18,10 +18,22 @@ measure). The second form needs no eigendecomposition, so
   ``G = Xc Xc^T`` has the same non-zero eigenvalues, so ``tr(C) = tr(G)`` and
   ``||C||_F = ||G||_F``. ``G`` is never stored: blocks of stimuli ``I, J``
   (J >= I) give ``||G||_F^2 = sum_I ||G_II||^2 + 2 sum_{I<J} ||G_IJ||^2``.
-  Memory is two blocks of stimuli (``memory`` bytes), whatever the size.
+  Memory is ``memory`` bytes of stimuli, whatever the size.
 
-Units are centred with their means from the validation pass. Constant units
-are excluded (they add nothing to the covariance) and counted.
+:func:`effective_dimensionality` in the Gram form reads the data as few times
+as the budget allows, with the input checks fused into the first read: a large
+*panel* of stimuli is held while the stimuli after it stream past in small
+blocks, then the next panel, and so on (1 + (D - P)/D + (D - 2P)/D + ... reads
+of D bytes with panels of P bytes: 1.5 reads when the data are twice the
+budget, where pairs of equal blocks need 2.5). The means are not known before
+the first read, so rows are shifted by the first panel's mean (which makes the
+remaining offset small, keeping float32 products accurate) and the exact
+centring ``Gc = H G H`` (``H = I - 11^T/n``) is applied to the sums at the end:
+``tr(Gc) = tr(G) - S/n`` and ``||Gc||^2 = ||G||^2 - 2||r||^2/n + S^2/n^2`` with
+``r = G 1`` and ``S = 1^T G 1``, accumulated block by block in float64.
+
+Elsewhere, units are centred with their means from a separate validation pass.
+Constant units are excluded (they add nothing to the covariance) and counted.
 """
 
 from __future__ import annotations
@@ -34,8 +46,10 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option
 from toposcope.analysis._responses import (
+    CONSTANT_RTOL,
     CheckedResponses,
     block_rows,
+    check_layout,
     check_responses,
     stimulus_blocks,
 )
@@ -52,6 +66,10 @@ _FLOAT64_WORK = 2e10
 
 #: Rows read at a time when filling a block (bounds the reader's temporaries).
 _READ_BYTES = 32 << 20
+
+#: Largest streamed block of the fused Gram pass; the rest of the budget is the
+#: panel. Small streamed blocks make the panels, and so the fewest reads, large.
+_STREAM_BYTES = 64 << 20
 
 
 class _Centred:
@@ -83,11 +101,14 @@ class _Centred:
 
 
 def _precision(precision: str, checked: CheckedResponses, form: str) -> type:
+    return _dtype(precision, checked.n_stimuli, int(checked.varying.sum()))
+
+
+def _dtype(precision: str, n_stimuli: int, n_units: int) -> type:
     check_option("precision", precision, PRECISIONS)
     if precision != "auto":
         return np.float32 if precision == "float32" else np.float64
-    s, n = checked.n_stimuli, int(checked.varying.sum())
-    work = s * n * min(s, n)
+    work = n_stimuli * n_units * min(n_stimuli, n_units)
     return np.float64 if work < _FLOAT64_WORK else np.float32
 
 
@@ -124,6 +145,102 @@ def _covariance(reader: _Centred) -> np.ndarray:
     return total
 
 
+def _fill(responses: xr.DataArray, stimuli: slice, out: np.ndarray) -> np.ndarray:
+    """Responses of ``stimuli`` copied into ``out`` (rows, n_units) in its dtype."""
+    view = out[: stimuli.stop - stimuli.start]
+    step = block_rows(out.shape[1], _READ_BYTES, 4)
+    for rows, values in stimulus_blocks(responses.isel(stimulus=stimuli), step):
+        np.copyto(view[rows], values, casting="unsafe")
+    return view
+
+
+def _sum_of_squares(block: np.ndarray, rows: int = 1024) -> float:
+    """``sum(block**2)`` in float64, converting ``rows`` rows at a time (no full-size copy)."""
+    total = 0.0
+    for start in range(0, len(block), rows):
+        part = block[start:start + rows].astype(np.float64, copy=False)
+        total += float(np.einsum("ij,ij->", part, part))
+    return total
+
+
+class _Moments:
+    """Per-unit sums and sums of squares of shifted rows, for the fused input check."""
+
+    def __init__(self, n_units: int) -> None:
+        self.count = 0
+        self.total = np.zeros(n_units)
+        self.squares = np.zeros(n_units)
+
+    def add(self, block: np.ndarray, rows: int = 512) -> None:
+        self.count += len(block)
+        self.total += block.sum(axis=0, dtype=np.float64)
+        for start in range(0, len(block), rows):
+            # Within a few hundred rows the working dtype suffices: the squares
+            # only decide which units are constant (exact zeros stay zeros).
+            part = block[start:start + rows]
+            self.squares += np.einsum("ij,ij->j", part, part)
+
+    def usable(self, shift: np.ndarray) -> bool:
+        """True when every value was finite, some unit varies, and constant units are exactly constant.
+
+        Otherwise the caller falls back to the separate check (which raises
+        the usual error, or excludes nearly constant units exactly).
+        """
+        if not (np.isfinite(self.total).all() and np.isfinite(self.squares).all()):
+            return False
+        offset = self.total / self.count
+        std = np.sqrt(np.maximum(self.squares / self.count - offset**2, 0.0))
+        varying = std > CONSTANT_RTOL * np.abs(shift.astype(np.float64) + offset)
+        # A constant unit adds exactly nothing only when its shifted values are all zero.
+        return bool(varying.any()) and not np.any(self.squares[~varying] > 0)
+
+
+def _fused_gram(responses: xr.DataArray, dtype: type, memory: int) -> tuple[float, float] | None:
+    """``(tr(Gc), ||Gc||_F^2)`` of the centred Gram matrix, checking the input on the first read.
+
+    Returns None when the input needs the separate check: NaN or inf, no
+    varying unit, or nearly (not exactly) constant units to exclude.
+    """
+    n, n_units = int(responses.sizes["stimulus"]), int(responses.sizes["unit"])
+    row_bytes = n_units * np.dtype(dtype).itemsize
+    stream_rows = max(1, min(memory // 8, _STREAM_BYTES) // row_bytes)
+    panel_rows = min(n, max(1, (memory - stream_rows * row_bytes) // row_bytes))
+    panel = np.empty((panel_rows, n_units), dtype=dtype)
+    stream = np.empty((min(stream_rows, n - panel_rows), n_units), dtype=dtype) if n > panel_rows else None
+    moments = _Moments(n_units)
+    trace = squares = 0.0
+    row_sums = np.zeros(n)  # r = G 1
+    shift = np.zeros(n_units, dtype=dtype)
+    for start in range(0, n, panel_rows):
+        first = start == 0
+        a = slice(start, min(start + panel_rows, n))
+        left = _fill(responses, a, panel)
+        if first:
+            shift = left.mean(axis=0, dtype=np.float64).astype(dtype)
+        left -= shift
+        if first:
+            moments.add(left)
+        block = left @ left.T  # symmetric: half the work
+        trace += float(np.trace(block, dtype=np.float64))
+        squares += _sum_of_squares(block)
+        row_sums[a] += block.sum(axis=1, dtype=np.float64)
+        del block
+        for begin in range(a.stop, n, stream_rows):
+            b = slice(begin, min(begin + stream_rows, n))
+            right = _fill(responses, b, stream)
+            right -= shift
+            if first:
+                moments.add(right)
+            block = left @ right.T
+            squares += 2.0 * _sum_of_squares(block)
+            row_sums[a] += block.sum(axis=1, dtype=np.float64)
+            row_sums[b] += block.sum(axis=0, dtype=np.float64)
+        if first and not moments.usable(shift):
+            return None
+    total = float(row_sums.sum())
+    return trace - total / n, squares - 2.0 * float(row_sums @ row_sums) / n + (total / n) ** 2
+
+
 def effective_dimensionality(
     responses: xr.DataArray,
     *,
@@ -143,13 +260,33 @@ def effective_dimensionality(
         Dtype of the matrix products (sums are always float64); ``"auto"`` uses
         float64 for small problems and float32 for large ones.
     memory : int
-        Bytes for the two blocks of stimuli held at once (Gram form).
+        Bytes of stimuli held at once (Gram form): one panel and one streamed
+        block (see the module docstring).
 
     Returns
     -------
     float
         Between 1 and the rank of the centred responses.
+
+    Notes
+    -----
+    The Gram form checks the input during its first read, before the constant
+    units are known, so ``"auto"`` choices count every unit there: the form
+    is ``"gram"`` when there are more units than stimuli, and the precision is
+    chosen from all units. Exactly constant units still add exactly nothing;
+    nearly constant ones (see ``CONSTANT_RTOL``), NaN or inf send the call to
+    the separate check, which excludes them or raises.
     """
+    layout = check_layout(responses, min_stimuli=3)
+    check_option("form", form, FORMS)
+    n_stimuli, n_units = int(layout.sizes["stimulus"]), int(layout.sizes["unit"])
+    if form == "gram" or (form == "auto" and n_units > n_stimuli):
+        fused = _fused_gram(layout, _dtype(precision, n_stimuli, n_units), memory)
+        if fused is not None:
+            trace, frobenius = fused
+            if frobenius <= 0:
+                raise ToposcopeError("responses have no variance; effective dimensionality is undefined")
+            return trace * trace / frobenius
     checked = _checked(responses)
     chosen = _form(form, checked)
     reader = _Centred(checked, _precision(precision, checked, chosen), memory)
