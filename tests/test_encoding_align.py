@@ -39,7 +39,7 @@ def huth_lanczosinterp2D(data, oldtime, newtime, window=3, cutoff_mult=1.0):
 def huth_sincfun(B, t, window=np.inf, renorm=True):
     val = 2 * B * np.sin(2 * np.pi * B * t) / (2 * np.pi * B * t + 1e-20)
     val[np.abs(t) > window / (2 * B)] = 0
-    if not np.sum(val) == 0.0 and renorm:
+    if np.sum(val) != 0.0 and renorm:
         val = val / np.sum(val)
     return val
 
