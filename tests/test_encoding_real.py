@@ -112,9 +112,9 @@ def test_planted_layer_is_picked_and_recovered(demo_features):
     from toposcope.analysis.encoding import downsample, fir_delays, zscore
     from toposcope.brain.encoding import encoding_model
 
-    subject, stories, features = demo_features
+    _, stories, features = demo_features
     snr = 4.0
-    data, weights, mean, std = planted_bold(stories, features[PLANTED], snr=snr)
+    data, *_ = planted_bold(stories, features[PLANTED], snr=snr)
     results = {layer: encoding_model(data, per_story, permutations=0, windows=4) for layer, per_story in
                features.items()}
     medians = {layer: float(np.median(r["r"].values)) for layer, r in results.items()}
