@@ -149,6 +149,13 @@ def test_sheet_read_back_finds_the_window_that_drives_each_voxel():
     assert result["window_units"].values.tolist() == [4, 4, 4, 4]
     assert result["window_x"].values.tolist() == [0.75, 2.25, 0.75, 2.25]
     assert "x" in result.coords and result.sizes["unit"] == n_units
+    from toposcope.plot.encoding import plot_encoding
+
+    figure = plot_encoding(result)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "which layer predicts best" in titles and "voxels whose weight energy peaks here" in titles
+    with pytest.raises(ToposcopeError, match="plot_encoding needs a Dataset with 'r'"):
+        plot_encoding(result["r"])
 
 
 def test_bad_input():

@@ -194,7 +194,8 @@ def ridge_at(x: Any, y: Any, alphas: Any, backend: str = "numpy") -> np.ndarray:
     with _backend(backend) as b:
         dtype = "float64" if backend == "numpy" else "float32"
         coefs = solve_ridge_svd(b.asarray(x, dtype=dtype), b.asarray(y, dtype=dtype),
-                                alpha=b.asarray(np.ascontiguousarray(values), dtype=dtype), fit_intercept=False)
+                                alpha=b.asarray(np.ascontiguousarray(values), dtype=dtype), fit_intercept=False,
+                                warn=False)
         return np.asarray(b.to_numpy(coefs), dtype=np.float64)
 
 

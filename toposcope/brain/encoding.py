@@ -236,7 +236,7 @@ def encoding_model(
     if permutations:
         p = ridge.block_permutation_p(predicted, y_test, block=block, n_permutations=permutations, seed=seed)
         data_vars["p"] = ("voxel", p.astype(np.float32))
-        data_vars["significant"] = ("voxel", ridge.fdr(p, q))
+        data_vars["significant"] = ("voxel", ridge.fdr(p, q).astype(np.int8))  # 0/1: netCDF has no bool
     weights = fit.coefs[: n_delays * n_units].reshape(n_delays, n_units, n_voxels)
     coords: dict[str, Any] = {k: ("voxel", np.asarray(v)) for k, v in data.voxel_coords.items()}
     coords["delay"] = ("delay", np.asarray(tuple(delays), dtype=np.int64))

@@ -44,6 +44,7 @@ from toposcope._validation import ToposcopeError, check_dir, check_file, check_o
 from toposcope.brain.stories import StoryWords, read_story, story_files, tr_times
 
 __all__ = [
+    "DATASETS",
     "LEBEL",
     "MOTION",
     "NARRATIVES",
@@ -53,6 +54,7 @@ __all__ = [
     "load_folder",
     "load_lebel",
     "load_narratives",
+    "load_story_data",
     "read_responses",
 ]
 
@@ -404,7 +406,7 @@ def load_lebel(root: str | Path, subject: str = "UTS01", stories: Iterable[str] 
             raise ToposcopeError(f"story {name!r}: {error}") from None
     return assemble(words, data, times, LEBEL_TR, voxel_coords={"index": np.arange(data[chosen[0]].shape[1])},
                     attrs={"dataset": "LeBel2023 (ds003020)", "subject": subject, "root": str(root),
-                           "respdict": respdict_path.is_file()})
+                           "respdict": str(respdict_path) if respdict_path.is_file() else "none (volumes = rows + 20)"})
 
 
 # --------------------------------------------------------------------------- Narratives
@@ -556,3 +558,33 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
                     confound_names=MOTION if motion else (),
                     attrs={"dataset": "Narratives (ds002345)", "subject": subject, "root": str(root),
                            "space": space, "pipeline": pipeline})
+
+
+#: Layouts :func:`load_story_data` reads.
+DATASETS = ("folder", "lebel", "narratives")
+
+
+def load_story_data(dataset: str = "folder", *, stories: str | Path | None = None, responses: str | Path | None = None,
+                    root: str | Path | None = None, subject: str | None = None, tr: float | None = None,
+                    select: Iterable[str] | None = None, space: str = "fsaverage6") -> StoryData:
+    """One entry point for the three layouts (the CLI's and the recipes').
+
+    ``"folder"`` needs ``stories``, ``responses`` and ``tr``; ``"lebel"`` and
+    ``"narratives"`` need ``root`` (and ``subject``, default UTS01 / 1).
+    """
+    check_option("dataset", dataset, DATASETS)
+    if dataset == "folder":
+        missing = [name for name, value in (("stories", stories), ("responses", responses), ("tr", tr))
+                   if value is None]
+        if missing:
+            raise ToposcopeError(f"dataset 'folder' needs {', '.join(missing)} (the transcripts' folder, the "
+                                 "responses' folder and the TR in seconds)",
+                                 cli=f"--dataset folder needs {', '.join('--' + m for m in missing)}")
+        return load_folder(stories, responses, float(tr), select=select)
+    if root is None:
+        where = LEBEL if dataset == "lebel" else NARRATIVES
+        raise ToposcopeError(f"dataset {dataset!r} needs root (the data set's folder; get it from {where})",
+                             cli=f"--dataset {dataset} needs --root DIR (get the data from {where})")
+    if dataset == "lebel":
+        return load_lebel(root, subject or "UTS01", select)
+    return load_narratives(root, subject or 1, select, space=space)

@@ -141,7 +141,8 @@ def encode_stories(subject: Subject, data: StoryData, layers: Iterable[str] | st
     for name, per_story in features.items():
         result = encoding_model(data, per_story, **options)
         keep = [v for v in SWEEP_VARIABLES if v in result] + (["weights"] if len(features) == 1 else [])
-        results.append(result[keep].expand_dims(layer=[name]))
+        # the units' own "layer" coord gives way to the layer dim
+        results.append(result[keep].drop_vars("layer", errors="ignore").expand_dims(layer=[name]))
         attrs = result.attrs
     combined = xr.concat(results, dim="layer", combine_attrs="drop_conflicts") if len(results) > 1 else results[0]
     for name in ("weights",):
