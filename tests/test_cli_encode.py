@@ -81,3 +81,45 @@ def test_encode_bad_input_is_one_line(tmp_path, capsys, argv, message):
 
     assert re.search(message, err), err
     assert not (tmp_path / "out.nc").exists()
+
+
+def test_encoding_recipe_kind_runs_and_resumes(tmp_path):
+    from toposcope._validation import ToposcopeError
+    from toposcope.recipes.runner import run_recipe
+    from toposcope.recipes.schema import parse_recipe
+
+    root = _tree(tmp_path / "ds003020", n_stories=3, repeats=5)
+    recipe = tmp_path / "story.toml"
+    recipe.write_text(f"""
+[recipe]
+name = "story-encoding"
+
+[[models]]
+spec = "demo_lm"
+
+[[analyses]]
+kind = "encoding"
+dataset = "lebel"
+root = "{root}"
+participant = "UTS01"
+layers = ["h.2.mlp.c_fc"]
+context = 4
+delays = [1, 2]
+trim = [1, 1]
+windows = 2
+permutations = 10
+test = "story1"
+""", encoding="utf-8")
+    summary = run_recipe(recipe, tmp_path / "out", cache=tmp_path / "cache", progress=False, figures=False)
+    assert summary["ran"] == 1 and summary["tasks"] == 1, summary
+    path = tmp_path / "out" / summary["files"][0]
+    with xr.open_dataset(path, engine="h5netcdf") as result:
+        assert result["r"].dims == ("layer", "voxel") and result.attrs["test_stories"] == "story1"
+        assert result.attrs["delays"].tolist() == [1, 2] and result.attrs["kind"] == "encoding"
+    again = run_recipe(recipe, tmp_path / "out", cache=tmp_path / "cache", progress=False, figures=False)
+    assert again["ran"] == 0 and again["skipped"] == 1
+    with pytest.raises(ToposcopeError, match="encoding takes no stimuli"):
+        parse_recipe({"models": [{"spec": "demo_lm"}], "stimuli": {"t": "floc"},
+                      "analyses": [{"kind": "encoding", "stimuli": "t"}]})
+    with pytest.raises(ToposcopeError, match="unknown key 'contxt'.*did you mean 'context'"):
+        parse_recipe({"models": [{"spec": "demo_lm"}], "analyses": [{"kind": "encoding", "contxt": 3}]})
