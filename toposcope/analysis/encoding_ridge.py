@@ -139,7 +139,7 @@ def _check_design(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_ridge(x: Any, y: Any, groups: Any = None, *, alphas: Sequence[float] = DEFAULT_ALPHAS,
               n_folds: int | None = None, folds: list | None = None, backend: str = "numpy",
-              n_targets_batch: int | None = None) -> RidgeFit:
+              n_targets_batch: int | None = None, dtype: str | None = None) -> RidgeFit:
     """Ridge from the design to every voxel, with each voxel's penalty chosen across stories.
 
     Parameters
@@ -158,6 +158,8 @@ def fit_ridge(x: Any, y: Any, groups: Any = None, *, alphas: Sequence[float] = D
     backend : {"numpy", "torch", "torch_cuda"}
     n_targets_batch : int, optional
         Voxels per batch (memory).
+    dtype : {"float64", "float32"}, optional
+        Precision of the fit; float64 on numpy, float32 on torch by default.
 
     Returns
     -------
@@ -175,8 +177,9 @@ def fit_ridge(x: Any, y: Any, groups: Any = None, *, alphas: Sequence[float] = D
         folds = story_folds(groups, n_folds)
     from himalaya.ridge import solve_ridge_cv_svd
 
+    dtype = dtype or ("float64" if backend == "numpy" else "float32")
+    check_option("dtype", dtype, ("float64", "float32"))
     with _backend(backend) as b:
-        dtype = "float64" if backend == "numpy" else "float32"
         best, coefs, scores = solve_ridge_cv_svd(
             b.asarray(x, dtype=dtype), b.asarray(y, dtype=dtype), alphas=b.asarray(chosen, dtype=dtype),
             fit_intercept=False, cv=folds, local_alpha=True, n_targets_batch=n_targets_batch,
