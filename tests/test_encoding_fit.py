@@ -146,6 +146,9 @@ def test_sheet_read_back_finds_the_window_that_drives_each_voxel():
     window_r = result["window_r"].values
     assert window_r[:, 0].argmax() == 0 and window_r[:, 1].argmax() == 3
     assert window_r[0, 0] > 0.7 and window_r[1, 0] < 0.3
+    unique = result["window_unique"].values
+    assert unique[:, 0].argmax() == 0 and unique[:, 1].argmax() == 3
+    assert unique[0, 0] > 0.3 and abs(unique[1, 0]) < 0.05  # only the driving window's units are irreplaceable
     assert result["window_units"].values.tolist() == [4, 4, 4, 4]
     assert result["window_x"].values.tolist() == [0.75, 2.25, 0.75, 2.25]
     assert "x" in result.coords and result.sizes["unit"] == n_units

@@ -13,8 +13,10 @@ and per-story word-level features:
 3. held-out stories: r per voxel, a block-permutation p-value and FDR
    significance;
 4. the sheet read-back, when the units have sheet positions: per voxel, the
-   share of its weight energy in each window of the sheet, and how well the
-   units of each window alone predict it (refitted at the voxel's penalty).
+   share of its weight energy in each window of the sheet, how well the units
+   of each window alone predict it, and the variance only that window's units
+   explain (r^2 of the full model minus r^2 without them; both refitted at the
+   voxel's penalty on the training stories, scored on the test stories).
 
 The result is an ``xr.Dataset`` over voxels with the choices in its attrs.
 """
@@ -194,8 +196,9 @@ def encoding_model(
     xr.Dataset, dim voxel (and unit, delay, window)
         ``r`` (held-out correlation), ``r_train``, ``alpha``, ``cv_score``,
         ``p`` and ``significant`` (with permutations); with sheet positions
-        ``window_energy`` and ``window_r`` (window, voxel) and window coords
-        ``window_x``, ``window_y``; ``weights`` (delay, unit, voxel). Attrs:
+        ``window_energy``, ``window_r`` and ``window_unique`` (window, voxel:
+        the r^2 lost when the window's units are left out, the variance only
+        they explain) and window coords ``window_x``, ``window_y``; ``weights`` (delay, unit, voxel). Attrs:
         every choice above, train/test stories, ``median_r``.
     """
     check_option("split", split, SPLITS)
@@ -249,15 +252,25 @@ def encoding_model(
         data_vars["window_energy"] = (("window", "voxel"), sheet.window_energy(weights, labels, n_windows)
                                       .astype(np.float32))
         window_r = np.full((n_windows, n_voxels), np.nan)
+        window_unique = np.full((n_windows, n_voxels), np.nan)
+        controls_columns = np.arange(n_delays * n_units, x_train.shape[1])
         for w in range(n_windows):
             units = np.flatnonzero(labels == w)
             if units.size == 0:
                 continue
-            columns = sheet.window_columns(units, n_units, n_delays)
-            columns = np.concatenate([columns, np.arange(n_delays * n_units, x_train.shape[1])])  # + controls
+            inside = sheet.window_columns(units, n_units, n_delays)
+            outside = np.setdiff1d(np.arange(n_delays * n_units), inside)
+            # the window's units alone (with the controls), at each voxel's penalty
+            columns = np.concatenate([inside, controls_columns])
             coefs = ridge.ridge_at(x_train[:, columns], y_train, fit.alphas, backend=backend)
             window_r[w] = ridge.paired_r(x_test[:, columns] @ coefs, y_test)
+            # every unit but the window's: what the window adds that no other unit gives
+            columns = np.concatenate([outside, controls_columns])
+            coefs = ridge.ridge_at(x_train[:, columns], y_train, fit.alphas, backend=backend)
+            without = ridge.paired_r(x_test[:, columns] @ coefs, y_test)
+            window_unique[w] = r ** 2 - without ** 2
         data_vars["window_r"] = (("window", "voxel"), window_r.astype(np.float32))
+        data_vars["window_unique"] = (("window", "voxel"), window_unique.astype(np.float32))
         data_vars["window_units"] = ("window", np.bincount(labels, minlength=n_windows))
         coords.update(window_x=("window", cx), window_y=("window", cy))
     motion = [s.confounds for s in data.scans.values() if s.confounds is not None]

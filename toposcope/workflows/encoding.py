@@ -37,7 +37,7 @@ DEFAULT_CONTEXT = 20
 CHUNK = 512
 #: Per-layer variables kept in the layer sweep (weights have each layer's own units).
 SWEEP_VARIABLES = ("r", "r_train", "alpha", "cv_score", "p", "significant", "window_energy", "window_r",
-                   "window_units")
+                   "window_unique", "window_units")
 
 
 def context_windows(words: Sequence[str], context: int = DEFAULT_CONTEXT) -> list[str]:
