@@ -189,3 +189,41 @@ def test_paired_r_and_fdr():
     np.testing.assert_allclose(paired_r(a, b), [np.corrcoef(a[:, i], b[:, i])[0, 1] for i in range(3)])
     assert paired_r(np.ones((5, 1)), a[:5, :1]).tolist() == [0.0]
     assert fdr([0.001, 0.02, 0.04, 0.5], q=0.05).tolist() == [True, True, False, False]
+
+
+def test_banded_ridge_weights_the_space_that_drives_the_voxel_and_matches_sklearn():
+    from sklearn.linear_model import Ridge
+
+    from toposcope.analysis.encoding_ridge import fit_banded_ridge
+
+    rng = np.random.default_rng(9)
+    n, groups = 240, np.repeat(["a", "b", "c", "d"], 60)
+    a, b = rng.normal(size=(n, 10)), rng.normal(size=(n, 4))
+    y = np.column_stack([a @ rng.normal(size=10), b @ rng.normal(size=4), a[:, 0] + b[:, 0]])
+    y += 0.3 * rng.normal(size=y.shape)
+    fit, shares = fit_banded_ridge([a, b], y, groups, n_iter=40, alphas=np.logspace(-2, 3, 11), seed=0)
+    assert shares.shape == (2, 3)
+    np.testing.assert_allclose(shares.sum(0), 1.0)
+    assert shares[0, 0] > 0.9 and shares[1, 1] > 0.9  # voxel 0 from space a only, voxel 1 from b only
+    # oracle: a unit-penalty ridge on the spaces scaled by sqrt(alpha_i^-1), i.e. per-space penalties
+    # alpha_i = alpha / share_i on the unscaled features
+    x = np.hstack([a, b])
+    for v in range(3):
+        penalties = np.r_[np.full(10, fit.alphas[v] / shares[0, v]), np.full(4, fit.alphas[v] / shares[1, v])]
+        scale = 1 / np.sqrt(penalties)
+        model = Ridge(alpha=1.0, fit_intercept=False).fit(x * scale, y[:, v])
+        np.testing.assert_allclose(fit.coefs[:, v], model.coef_ * scale, atol=1e-6)
+    with pytest.raises(ToposcopeError, match="at least 2 feature spaces"):
+        fit_banded_ridge([a], y, groups)
+
+
+def test_banded_encoding_model_records_the_band_shares():
+    words, features, times = make_stories(n_stories=4, n_words=300, n_units=6)
+    data = planted(words, features, times, np.random.default_rng(10).normal(size=(24, 3)), noise=0.3)
+    result = encoding_model(data, features, banded=True, permutations=0, windows=None)
+    assert result["band_share"].dims == ("band", "voxel")
+    assert list(result["band"].values) == ["units", "controls"]
+    assert (result["band_share"].sel(band="units").values > 0.5).all()  # the units drive every voxel
+    assert result["r"].values.min() > 0.8 and result.attrs["banded"] == 1
+    with pytest.raises(ToposcopeError, match="banded ridge needs a second feature space"):
+        encoding_model(data, features, banded=True, controls=())

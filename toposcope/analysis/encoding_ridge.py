@@ -30,6 +30,7 @@ __all__ = [
     "RidgeFit",
     "block_permutation_p",
     "fdr",
+    "fit_banded_ridge",
     "fit_ridge",
     "paired_r",
     "random_folds",
@@ -186,6 +187,65 @@ def fit_ridge(x: Any, y: Any, groups: Any = None, *, alphas: Sequence[float] = D
             n_targets_batch_refit=n_targets_batch, warn=False)
         out = [np.asarray(b.to_numpy(v), dtype=np.float64) for v in (coefs, best, scores)]
     return RidgeFit(out[0], out[1], out[2].reshape(-1), len(folds))
+
+
+def fit_banded_ridge(xs: Sequence[Any], y: Any, groups: Any, *, alphas: Sequence[float] = DEFAULT_ALPHAS,
+                     n_iter: int = 32, n_folds: int | None = None, backend: str = "numpy", seed: int = 0,
+                     dtype: str | None = None) -> tuple[RidgeFit, np.ndarray]:
+    """Banded ridge: one penalty per feature space and voxel, chosen across stories (himalaya).
+
+    himalaya's ``solve_group_ridge_random_search`` scales feature space ``i`` by
+    ``exp(delta_i / 2)`` and fits a unit-penalty ridge; the log weights
+    ``delta = log(gamma / alpha)`` are searched over ``n_iter`` points ``gamma``
+    of the simplex (Dirichlet, seeded) times the ``alphas``, each voxel keeping
+    its best by cross-validation over whole stories.
+
+    Parameters
+    ----------
+    xs : list of array, each shape (n_rows, n_features_i)
+        The feature spaces (e.g. the units, the controls).
+    y : array, shape (n_rows, n_voxels)
+    groups : array, shape (n_rows,)
+        The story of each row.
+    alphas, n_folds, backend, dtype
+        As for :func:`fit_ridge`.
+    n_iter : int
+        Points of the simplex tried.
+    seed : int
+        Seeds the search.
+
+    Returns
+    -------
+    fit : RidgeFit
+        ``coefs`` on the unscaled, concatenated features; ``alphas`` the chosen
+        ``alpha`` (``1 / sum(exp(delta))``): space ``i`` is penalised by
+        ``alpha / share_i``. ``cv_score`` is not recorded (NaN).
+    shares : ndarray, float64, shape (n_spaces, n_voxels)
+        Each space's share ``exp(delta_i) / sum_j exp(delta_j)`` (the simplex point).
+    """
+    from himalaya.ridge import solve_group_ridge_random_search
+
+    check_positive_int("n_iter", n_iter)
+    check_seed(seed)
+    blocks = [np.asarray(x) for x in xs]
+    if len(blocks) < 2:
+        raise ToposcopeError(f"banded ridge needs at least 2 feature spaces, got {len(blocks)}")
+    _, y = _check_design(np.hstack(blocks), y)
+    folds = story_folds(groups, n_folds)
+    chosen = np.asarray(alphas, dtype=np.float64)
+    dtype = dtype or ("float64" if backend == "numpy" else "float32")
+    with _backend(backend) as b:
+        deltas, weights, _ = solve_group_ridge_random_search(
+            [b.asarray(block, dtype=dtype) for block in blocks], b.asarray(y, dtype=dtype), n_iter=n_iter,
+            alphas=b.asarray(chosen, dtype=dtype), fit_intercept=False, cv=folds, return_weights=True,
+            local_alpha=True, random_state=seed, progress_bar=False, warn=False)
+        deltas = np.asarray(b.to_numpy(deltas), dtype=np.float64)
+        weights = np.asarray(b.to_numpy(weights), dtype=np.float64)
+    # himalaya's refit weights are already on the unscaled features: space i is penalised
+    # by alpha / gamma_i = exp(-delta_i).
+    gamma = np.exp(deltas)
+    shares = gamma / gamma.sum(axis=0, keepdims=True)
+    return RidgeFit(weights, 1.0 / gamma.sum(axis=0), np.full(y.shape[1], np.nan), len(folds)), shares
 
 
 def ridge_at(x: Any, y: Any, alphas: Any, backend: str = "numpy") -> np.ndarray:

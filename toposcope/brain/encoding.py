@@ -139,6 +139,7 @@ def encoding_model(
     controls: Sequence[str] = ("word_rate",),
     confounds: str = "report",
     split: str = "story",
+    banded: bool = False,
     backend: str = "numpy",
     permutations: int = 1000,
     block: int = 10,
@@ -177,6 +178,10 @@ def encoding_model(
     split : {"story", "random"}
         ``"random"`` holds out random TRs and cross-validates over random TRs
         too: a leaky split, for showing how much it inflates r.
+    banded : bool
+        Banded ridge (himalaya's random search over feature-space weights): the
+        units and the controls each get their own penalty per voxel, and
+        ``band_share`` (band, voxel) says how much each space was weighted.
     backend : {"numpy", "torch", "torch_cuda"}
     permutations, block : int
         Block-permutation test of each voxel's test r; ``permutations=0`` skips it.
@@ -217,7 +222,17 @@ def encoding_model(
         groups = np.concatenate([np.full(len(designs[s]), s) for s in train])
         x_test = np.vstack([designs[s] for s in held])
         y_test = np.vstack([responses[s] for s in held])
-        fit = ridge.fit_ridge(x_train, y_train, groups, alphas=alphas, n_folds=n_folds, backend=backend)
+        if banded:
+            if not controls:
+                raise ToposcopeError("banded ridge needs a second feature space: give controls=('word_rate',) "
+                                     "or banded=False")
+            split_at = n_delays * n_units
+            fit, shares = ridge.fit_banded_ridge([x_train[:, :split_at], x_train[:, split_at:]], y_train, groups,
+                                                 alphas=alphas, n_folds=n_folds, backend=backend, seed=seed)
+        else:
+            fit = ridge.fit_ridge(x_train, y_train, groups, alphas=alphas, n_folds=n_folds, backend=backend)
+    elif banded:
+        raise ToposcopeError("banded ridge chooses its penalties across stories; use split='story'")
     else:
         x_all = np.vstack([designs[s] for s in stories])
         y_all = np.vstack([responses[s] for s in stories])
@@ -236,6 +251,8 @@ def encoding_model(
         "alpha": ("voxel", fit.alphas.astype(np.float32)),
         "cv_score": ("voxel", fit.cv_score.astype(np.float32)),
     }
+    if banded:
+        data_vars["band_share"] = (("band", "voxel"), shares.astype(np.float32))
     if permutations:
         p = ridge.block_permutation_p(predicted, y_test, block=block, n_permutations=permutations, seed=seed)
         data_vars["p"] = ("voxel", p.astype(np.float32))
@@ -243,6 +260,8 @@ def encoding_model(
     weights = fit.coefs[: n_delays * n_units].reshape(n_delays, n_units, n_voxels)
     coords: dict[str, Any] = {k: ("voxel", np.asarray(v)) for k, v in data.voxel_coords.items()}
     coords["delay"] = ("delay", np.asarray(tuple(delays), dtype=np.int64))
+    if banded:
+        coords["band"] = ("band", np.asarray(["units", "controls"], dtype=object))
     if keep_weights:
         data_vars["weights"] = (("delay", "unit", "voxel"), weights.astype(np.float32))
         coords.update({k: v for k, v in unit_coords.items()})
@@ -279,7 +298,7 @@ def encoding_model(
         "analysis": "encoding model (ridge, cross-validated over stories)",
         "method": method, "delays": list(map(int, delays)), "trim": list(map(int, trim)),
         "alphas": [float(a) for a in alphas], "controls": list(controls), "confounds": confounds,
-        "split": split, "backend": backend, "n_folds": int(fit.folds), "seed": int(seed),
+        "split": split, "banded": int(banded), "backend": backend, "n_folds": int(fit.folds), "seed": int(seed),
         "permutations": int(permutations), "block": int(block), "q": float(q),
         "train_stories": list(train), "test_stories": list(held), "n_units": int(n_units),
         "n_train_trs": len(x_train), "n_test_trs": len(x_test), "n_voxels": int(n_voxels),

@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, help="cross-validation folds over training stories (default: one per story)")
     parser.add_argument("--confounds", choices=("report", "regress"), default="report",
                         help="head motion, when the data have it: report it or regress it out")
+    parser.add_argument("--banded", action="store_true",
+                        help="banded ridge: the units and the word-rate control get their own penalties per voxel")
     parser.add_argument("--windows", type=int, default=4, help="sheet windows per side for the read-back (default 4)")
     parser.add_argument("--permutations", type=int, default=1000, help="block permutations for p-values (0: none)")
     parser.add_argument("--backend", choices=("numpy", "torch", "torch_cuda"), default="numpy",
@@ -88,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                             device=args.device, cache=not args.no_cache, progress=not args.quiet,
                             test=_names(args.test), method=args.method, delays=args.delays, trim=tuple(args.trim),
                             n_folds=args.folds, confounds=args.confounds, windows=args.windows,
-                            permutations=args.permutations, backend=args.backend, seed=args.seed)
+                            permutations=args.permutations, backend=args.backend, seed=args.seed,
+                            banded=args.banded)
     output = Path(args.output)
     write_netcdf(result, output, attrs={"dataset_layout": args.dataset})
     print(f"test stories: {', '.join(result.attrs['test_stories'])}; median held-out r per layer:")

@@ -157,7 +157,8 @@ def _encoding(subject, stimuli, params, cache):
     data = load_story_data(params.get("dataset", "folder"), stories=params.get("stories"),
                            responses=params.get("responses"), root=params.get("root"),
                            subject=params.get("participant"), tr=params.get("tr"), select=params.get("select"))
-    keys = ("test", "context", "method", "n_folds", "confounds", "windows", "permutations", "backend", "seed")
+    keys = ("test", "context", "method", "n_folds", "confounds", "windows", "permutations", "backend", "banded",
+            "seed")
     options = {k: params[k] for k in keys if k in params}
     options.update({k: tuple(params[k]) for k in ("delays", "trim") if k in params})
     return encode_stories(subject, data, params.get("layers"), batch_size=params.get("batch_size", 32), cache=cache,

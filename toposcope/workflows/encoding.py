@@ -36,8 +36,8 @@ DEFAULT_CONTEXT = 20
 #: Windows per call to extract (bounds memory: each window returns all its words' rows).
 CHUNK = 512
 #: Per-layer variables kept in the layer sweep (weights have each layer's own units).
-SWEEP_VARIABLES = ("r", "r_train", "alpha", "cv_score", "p", "significant", "window_energy", "window_r",
-                   "window_unique", "window_units")
+SWEEP_VARIABLES = ("r", "r_train", "alpha", "cv_score", "p", "significant", "band_share", "window_energy",
+                   "window_r", "window_unique", "window_units")
 
 
 def context_windows(words: Sequence[str], context: int = DEFAULT_CONTEXT) -> list[str]:
