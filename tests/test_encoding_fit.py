@@ -227,3 +227,17 @@ def test_banded_encoding_model_records_the_band_shares():
     assert result["r"].values.min() > 0.8 and result.attrs["banded"] == 1
     with pytest.raises(ToposcopeError, match="banded ridge needs a second feature space"):
         encoding_model(data, features, banded=True, controls=())
+
+
+def test_regressing_head_motion_recovers_a_voxel_swamped_by_it():
+    words, features, times = make_stories(n_stories=4, n_words=300, n_units=6, seed=11)
+    clean = planted(words, features, times, np.random.default_rng(12).normal(size=(24, 2)), noise=0.2)
+    rng = np.random.default_rng(13)
+    motion = {name: rng.normal(size=(scan.n_trs, 6)) for name, scan in clean.scans.items()}
+    dirty = {name: scan.responses + 4 * motion[name] @ rng.normal(size=(6, 2)) * scan.responses.std(0)
+             for name, scan in clean.scans.items()}
+    data = assemble(words, dirty, times, TR, confounds=motion, confound_names=("trans_x",) * 6)
+    reported = encoding_model(data, features, confounds="report", permutations=0, windows=None)
+    regressed = encoding_model(data, features, confounds="regress", permutations=0, windows=None)
+    assert regressed["r"].values.min() > 0.8 > reported["r"].values.max()
+    assert regressed.attrs["confounds"] == "regress" and reported.attrs["mean_abs_motion"] > 0.5
