@@ -12,10 +12,14 @@ from toposcope.cli import main
 
 @pytest.fixture(autouse=True)
 def _one_thread():
+    # Two cores shared with other jobs: one BLAS / torch thread is many times faster than two here.
+    from threadpoolctl import threadpool_limits
+
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(1):
+        yield
     torch.set_num_threads(before)
 
 

@@ -16,6 +16,15 @@ from toposcope.brain.story_fmri import assemble
 TR = 2.0
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    # Two cores shared with other jobs: one BLAS thread is many times faster than two here.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 def make_stories(n_stories=5, n_words=500, n_units=12, seed=0):
     """Per story: words ~3/s with random features; TR times of a scan that covers them."""
     rng = np.random.default_rng(seed)
