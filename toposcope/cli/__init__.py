@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "dimensionality": "toposcope.cli.dimensionality",
     "efficiency": "toposcope.cli.efficiency",
     "windows": "toposcope.cli.windows",
+    "encode": "toposcope.cli.encode",
     "localizer": "toposcope.cli.localizer",
     "demo": "toposcope.cli.demo",
     "run": "toposcope.cli.run",

@@ -150,6 +150,21 @@ def _windows(subject, stimuli, params, cache):
                            progress=_PROGRESS.get(), **{k: params[k] for k in keys if k in params})
 
 
+def _encoding(subject, stimuli, params, cache):
+    from toposcope.brain.story_fmri import load_story_data
+    from toposcope.workflows.encoding import encode_stories
+
+    data = load_story_data(params.get("dataset", "folder"), stories=params.get("stories"),
+                           responses=params.get("responses"), root=params.get("root"),
+                           subject=params.get("participant"), tr=params.get("tr"), select=params.get("select"))
+    keys = ("test", "context", "method", "n_folds", "confounds", "windows", "permutations", "backend", "banded",
+            "seed")
+    options = {k: params[k] for k in keys if k in params}
+    options.update({k: tuple(params[k]) for k in ("delays", "trim") if k in params})
+    return encode_stories(subject, data, params.get("layers"), batch_size=params.get("batch_size", 32), cache=cache,
+                          progress=_PROGRESS.get(), **options)
+
+
 #: kind -> f(subject, stimuli, params, cache) -> Dataset | DataArray; the recipe's analyses.
 ANALYSES: dict[str, Callable[..., Any]] = {
     "smoothness": _smoothness,
@@ -159,6 +174,7 @@ ANALYSES: dict[str, Callable[..., Any]] = {
     "efficiency": _efficiency,
     "localizer": _localizer,
     "windows": _windows,
+    "encoding": _encoding,
 }
 
 

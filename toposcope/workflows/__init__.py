@@ -9,6 +9,8 @@ the CLI call them. What they compute is a pure function in
 * :mod:`~toposcope.workflows.efficiency`: pruning and sheet-downsampling curves
   (TopoNets section 3.3), through :mod:`toposcope.surgery`.
 * :mod:`~toposcope.workflows.topoloss`: TopoLoss of each topographic layer.
+* :mod:`~toposcope.workflows.encoding`: encoding models of story fMRI from a
+  language model's word responses in context, layer by layer.
 * :mod:`~toposcope.workflows.windows`: integration windows of a language model's
   layers, from its responses to intact and swapped texts.
 
@@ -18,4 +20,4 @@ package itself imports nothing.
 
 from __future__ import annotations
 
-__all__ = ["efficiency", "topoloss", "windows"]
+__all__ = ["efficiency", "encoding", "topoloss", "windows"]

@@ -1,0 +1,255 @@
+"""Story-listening data: timed words (TextGrid, CSV, JSON), response files, the LeBel and Narratives layouts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from _story_tree import (
+    WORDS,
+    lebel_tree,
+    narratives_tree,
+    timed_words,
+    write_gifti,
+    write_hdf5,
+    write_nifti,
+    write_textgrid,
+)
+
+from toposcope._validation import ToposcopeError
+from toposcope.brain.stories import (
+    StoryWords,
+    read_alignment_json,
+    read_story,
+    read_textgrid,
+    read_word_csv,
+    tr_times,
+)
+from toposcope.brain.story_fmri import (
+    LEBEL_TR,
+    assemble,
+    lebel_tr_times,
+    load_folder,
+    load_lebel,
+    load_narratives,
+    read_responses,
+)
+
+
+@pytest.fixture
+def timings():
+    return timed_words(WORDS, start=0.5, seed=1)
+
+
+# --------------------------------------------------------------------------- words
+@pytest.mark.parametrize("fmt", ["long", "short", "chronological"])
+def test_textgrid_formats_give_the_written_words_and_times(tmp_path, timings, fmt):
+    onsets, offsets = timings
+    path = write_textgrid(tmp_path / "story.TextGrid", WORDS, onsets, offsets, fmt=fmt)
+    story = read_textgrid(path)
+    # sp / {NS} silences and the phone tier are not words
+    assert [w.lower() for w in story.words] == WORDS
+    np.testing.assert_allclose(story.onsets, onsets, atol=1e-9)
+    np.testing.assert_allclose(story.offsets, offsets, atol=1e-9)
+    np.testing.assert_allclose(story.times, (onsets + offsets) / 2)
+    assert story.name == "story"
+
+
+def test_textgrid_tier_choice_and_errors(tmp_path, timings):
+    path = write_textgrid(tmp_path / "a.TextGrid", WORDS, *timings, word_tier="words")
+    assert len(read_textgrid(path)) == len(WORDS)  # "words" is found too
+    odd = write_textgrid(tmp_path / "b.TextGrid", WORDS, *timings, word_tier="transcript")
+    with pytest.raises(ToposcopeError, match=r"no tier named 'word' \(its interval tiers: 'phone', 'transcript'\)"):
+        read_textgrid(odd)
+    assert read_textgrid(odd, tier="transcript").words[0] == "ONCE"
+    with pytest.raises(ToposcopeError, match="no interval tier 'nope'"):
+        read_textgrid(odd, tier="nope")
+    (tmp_path / "bad.TextGrid").write_text("not a textgrid at all\n")
+    with pytest.raises(ToposcopeError, match="could not be read"):
+        read_textgrid(tmp_path / "bad.TextGrid")
+
+
+def test_csv_with_header_and_narratives_csv(tmp_path, timings):
+    onsets, offsets = timings
+    rows = ["word,onset,offset"] + [f"{w},{a},{b}" for w, a, b in zip(WORDS, onsets, offsets)]
+    (tmp_path / "tale.csv").write_text("\n".join(rows))
+    story = read_word_csv(tmp_path / "tale.csv")
+    assert story.words == tuple(WORDS) and story.name == "tale"
+    np.testing.assert_allclose(story.onsets, onsets)
+    # Narratives align.csv: no header, 4 columns, an unaligned word with empty times
+    lines = [f"{w},{w},{'' if i == 2 else a},{'' if i == 2 else b}" for i, (w, a, b) in enumerate(zip(WORDS, onsets, offsets))]
+    (tmp_path / "pieman").mkdir()
+    (tmp_path / "pieman" / "align.csv").write_text("\n".join(lines))
+    story = read_word_csv(tmp_path / "pieman" / "align.csv")
+    assert story.name == "pieman" and story.n_unaligned == 1 and len(story) == len(WORDS)
+    # the unaligned word sits in the gap between its neighbours
+    assert offsets[1] <= story.onsets[2] <= story.offsets[2] <= onsets[3]
+    dropped = read_word_csv(tmp_path / "pieman" / "align.csv", unaligned="drop")
+    assert len(dropped) == len(WORDS) - 1 and WORDS[2] not in dropped.words[2:3]
+    (tmp_path / "x.csv").write_text("a,b\nc,d\n")
+    with pytest.raises(ToposcopeError, match="no word, onset and offset columns"):
+        read_word_csv(tmp_path / "x.csv")
+
+
+def test_gentle_json(tmp_path, timings):
+    onsets, offsets = timings
+    narratives_tree(tmp_path, {"tunnel": (WORDS, onsets + 2, offsets + 2, np.zeros((60, 2)), np.zeros((60, 2)))})
+    story = read_alignment_json(tmp_path / "stimuli" / "gentle" / "tunnel" / "align.json")
+    assert story.name == "tunnel" and story.words == tuple(WORDS) and story.n_unaligned == 1
+    keep = np.arange(len(WORDS)) != 3
+    np.testing.assert_allclose(story.onsets[keep], (onsets + 2)[keep])
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ToposcopeError, match="not valid JSON"):
+        read_alignment_json(tmp_path / "broken.json")
+    (tmp_path / "other.json").write_text(json.dumps({"segments": []}))
+    with pytest.raises(ToposcopeError, match="no 'words' list"):
+        read_story(tmp_path / "other.json")
+    with pytest.raises(ToposcopeError, match=r"unknown format '\.txt'"):
+        read_story(tmp_path / "story.txt")
+
+
+def test_story_words_checks():
+    with pytest.raises(ToposcopeError, match="has no words"):
+        StoryWords("s", (), np.array([]), np.array([]))
+    with pytest.raises(ToposcopeError, match="ends at 1 s before it starts at 2 s"):
+        StoryWords("s", ("a",), np.array([2.0]), np.array([1.0]))
+    with pytest.raises(ToposcopeError, match="in the order heard"):
+        StoryWords("s", ("a", "b"), np.array([2.0, 1.0]), np.array([2.5, 1.5]))
+
+
+def test_tr_times():
+    np.testing.assert_allclose(tr_times(4, 1.5, story_start=3.0), [-2.25, -0.75, 0.75, 2.25])
+    with pytest.raises(ToposcopeError, match="tr must be a positive number"):
+        tr_times(3, 0)
+
+
+# --------------------------------------------------------------------------- responses
+def test_response_files_round_trip(tmp_path):
+    data = np.random.default_rng(0).normal(size=(7, 5)).astype(np.float32)
+    values, coords = read_responses(write_hdf5(tmp_path / "a.hf5", data))
+    np.testing.assert_array_equal(values, data)
+    values, coords = read_responses(write_gifti(tmp_path / "a.func.gii", data))
+    np.testing.assert_array_equal(values, data)
+    assert coords["vertex"].tolist() == list(range(5))
+    values, coords = read_responses(write_nifti(tmp_path / "a.nii.gz", data))
+    np.testing.assert_array_equal(values, data)  # the 19 all-zero voxels are outside the brain
+    assert coords["i"].size == 5
+    with pytest.raises(ToposcopeError, match="has no dataset 'resp'"):
+        read_responses(tmp_path / "a.hf5", key="resp")
+
+
+# --------------------------------------------------------------------------- layouts
+def _story(seed, n_words=33, start=12.0):
+    words = WORDS[:n_words]
+    onsets, offsets = timed_words(words, start=start, seed=seed)
+    return words, onsets, offsets
+
+
+def test_lebel_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    stories = {}
+    for k, name in enumerate(["avatar", "legacy", "souls"]):
+        words, onsets, offsets = _story(k, start=1.0)
+        stories[name] = (words, onsets, offsets, rng.normal(size=(30 + k, 4)))
+    lebel_tree(tmp_path, stories)
+    data = load_lebel(tmp_path, "UTS01")
+    assert data.stories == ["avatar", "legacy", "souls"] and data.tr == LEBEL_TR and data.n_voxels == 4
+    scan = data.scans["legacy"]
+    np.testing.assert_allclose(scan.responses, stories["legacy"][3].astype(np.float32))
+    # the Huth-lab grid: (n_volumes - 5) TRs from the audio at 10 s, middles, rows [10:-5]
+    n_volumes = 31 + 20
+    full = np.arange(n_volumes - 5) * 2.0 - 10.0 + 1.0
+    np.testing.assert_allclose(scan.tr_times, full[10:-5])
+    assert [w.lower() for w in scan.words.words] == WORDS
+    assert load_lebel(tmp_path, "UTS01", ["souls"]).stories == ["souls"]
+
+
+def test_lebel_layout_names_what_is_missing(tmp_path):
+    with pytest.raises(ToposcopeError, match="no TextGrids at .*ds003020"):
+        load_lebel(tmp_path)
+    words, onsets, offsets = _story(0, start=1.0)
+    lebel_tree(tmp_path, {"avatar": (words, onsets, offsets, np.zeros((30, 2)))})
+    with pytest.raises(ToposcopeError, match=r"no responses of UTS02 .*subjects there: UTS01"):
+        load_lebel(tmp_path, "UTS02")
+    with pytest.raises(ToposcopeError, match="story 'naked' has no TextGrid"):
+        load_lebel(tmp_path, stories=["naked"])
+    counts = json.loads((tmp_path / "derivative" / "respdict.json").read_text())
+    counts["avatar"] += 3
+    (tmp_path / "derivative" / "respdict.json").write_text(json.dumps(counts))
+    with pytest.raises(ToposcopeError, match="story 'avatar': 30 TRs in the file but respdict.json gives 53 volumes"):
+        load_lebel(tmp_path)
+    with pytest.raises(ToposcopeError, match="LeBel root .* does not exist; give the ds003020 folder; get it from "
+                                              "OpenNeuro ds003020"):
+        load_lebel(tmp_path / "nowhere")
+
+
+def test_narratives_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    tasks = {}
+    for k, task in enumerate(["pieman", "tunnel"]):
+        words, onsets, offsets = _story(k, start=0.3)
+        tasks[task] = (words, onsets, offsets, rng.normal(size=(40, 3)), rng.normal(size=(40, 2)))
+    narratives_tree(tmp_path, tasks, onset=4.0, tr=1.5)
+    data = load_narratives(tmp_path, 1)
+    assert data.stories == ["pieman", "tunnel"] and data.tr == 1.5 and data.n_voxels == 5
+    scan = data.scans["pieman"]
+    first = int(4.0 // 1.5)  # volumes before the story's onset are dropped
+    np.testing.assert_allclose(scan.responses, np.hstack(tasks["pieman"][3:])[first:].astype(np.float32))
+    np.testing.assert_allclose(scan.tr_times, (np.arange(40) + 0.5)[first:] * 1.5 - 4.0)
+    assert data.voxel_coords["hemisphere"].tolist() == ["L"] * 3 + ["R"] * 2
+    assert scan.confounds.shape == (40 - first, 6) and data.confound_names[0] == "trans_x"
+    assert scan.words.n_unaligned == 1
+
+
+def test_narratives_layout_names_what_is_missing(tmp_path):
+    with pytest.raises(ToposcopeError, match="no transcripts at .*OpenNeuro ds002345"):
+        load_narratives(tmp_path, 1)
+    words, onsets, offsets = _story(0, start=0.3)
+    narratives_tree(tmp_path, {"pieman": (words, onsets, offsets, np.zeros((40, 2)), np.zeros((40, 2)))})
+    with pytest.raises(ToposcopeError, match="no subject folder .*sub-002"):
+        load_narratives(tmp_path, "sub-002")
+    with pytest.raises(ToposcopeError, match="task 'lucy' has no transcript"):
+        load_narratives(tmp_path, 1, ["lucy"])
+    for path in (tmp_path / "derivatives" / "afni-nosmooth").rglob("*hemi-R*"):
+        path.unlink()
+    with pytest.raises(ToposcopeError, match=r"no 'sub-001_task-pieman_\*space-fsaverage6_hemi-R_desc-clean.func.gii'"):
+        load_narratives(tmp_path, 1)
+
+
+# --------------------------------------------------------------------------- checks when assembling
+def test_plain_folders_and_bad_input(tmp_path):
+    rng = np.random.default_rng(2)
+    (tmp_path / "words").mkdir()
+    (tmp_path / "bold").mkdir()
+    for k, name in enumerate(["a", "b"]):
+        words, onsets, offsets = _story(k, start=0.5)
+        write_textgrid(tmp_path / "words" / f"{name}.TextGrid", words, onsets, offsets)
+        data = rng.normal(size=(12, 3))
+        data[:, 1] = np.nan if name == "b" else data[:, 1]
+        write_hdf5(tmp_path / "bold" / f"{name}.hf5", data)
+    with pytest.warns(UserWarning, match="dropped 1 of 3 voxels that hold NaN"):
+        data = load_folder(tmp_path / "words", tmp_path / "bold", tr=2.0)
+    assert data.n_voxels == 2 and data.attrs["n_dropped_voxels"] == 1
+    assert data.voxel_coords["index"].tolist() == [0, 2]
+    # a story in the responses but not in the stimuli, and the reverse
+    write_hdf5(tmp_path / "bold" / "c.hf5", np.zeros((12, 3)))
+    with pytest.raises(ToposcopeError, match="1 stories have responses but no words \\(e.g. 'c'\\)"):
+        load_folder(tmp_path / "words", tmp_path / "bold", tr=2.0)
+    (tmp_path / "bold" / "c.hf5").unlink()
+    (tmp_path / "words" / "d.csv").write_text("word,onset,offset\nhi,0.1,0.2\n")
+    with pytest.raises(ToposcopeError, match="1 stories have words but no responses \\(e.g. 'd'\\)"):
+        load_folder(tmp_path / "words", tmp_path / "bold", tr=2.0)
+    (tmp_path / "words" / "d.csv").unlink()
+    # word times past the end of the scan: the TR is wrong
+    with pytest.raises(ToposcopeError, match="story 'a': words run to 12.* s but the scan ends at 6.0 s"):
+        load_folder(tmp_path / "words", tmp_path / "bold", tr=0.5)
+    story = read_textgrid(tmp_path / "words" / "a.TextGrid")
+    with pytest.raises(ToposcopeError, match="12 TRs in the responses but 11 TR times; the TR count does not match"):
+        assemble({"a": story}, {"a": np.zeros((12, 2))}, {"a": np.arange(11.0)}, 2.0)
+
+
+def test_lebel_tr_times_default_and_mismatch():
+    np.testing.assert_allclose(lebel_tr_times(3), [11.0, 13.0, 15.0])
+    with pytest.raises(ToposcopeError, match="TR count does not match"):
+        lebel_tr_times(3, 30)

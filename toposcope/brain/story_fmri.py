@@ -1,0 +1,590 @@
+"""Story-listening fMRI: responses (TR x voxel) per story, matched to the story's timed words.
+
+Readers of response files (:func:`read_responses`): NIfTI volumes (4-D, voxels
+kept where the signal is not all zero, or inside a mask), GIfTI surface time
+series (one data array per volume, as fMRIPrep and AFNI write them) and HDF5
+(the ``data`` dataset of the LeBel et al. 2023 derivatives).
+
+Data set layouts, each checked for what it holds, naming what is missing:
+
+- :func:`load_lebel`: OpenNeuro ds003020 (LeBel et al. 2023, Huth lab):
+  ``derivative/TextGrids/<story>.TextGrid``,
+  ``derivative/preprocessed_data/<subject>/<story>.hf5`` (dataset ``data``, TR x
+  voxel, already trimmed) and ``derivative/respdict.json`` (volumes per story).
+  TR times follow the lab's published code: TR 2 s, audio starting 10 s into
+  the scan, 5 volumes of padding, and the feature rows ``[5 + 5 : -5]`` kept,
+  so a file holds ``respdict[story] - 20`` rows.
+- :func:`load_narratives`: OpenNeuro ds002345 (Nastase et al. 2021):
+  ``stimuli/gentle/<task>/align.json`` (or ``align.csv``),
+  ``derivatives/afni-nosmooth/sub-NNN/func/sub-NNN_task-<task>_space-fsaverage6_hemi-{L,R}_desc-clean.func.gii``
+  (or the ``MNI152NLin2009cAsym`` volume), ``sub-NNN/func/*_events.tsv`` (the
+  story's onset in the scan) and fMRIPrep's ``desc-confounds_regressors.tsv``
+  (head motion). Volumes before the story's onset are dropped.
+- :func:`load_folder`: any data in two plain folders: ``<story>.TextGrid|.csv|.json``
+  and ``<story>.hf5|.nii.gz|.func.gii``, with the TR given.
+
+Every loader returns a :class:`StoryData`. Voxels that hold NaN or inf in any
+story are dropped from all stories and counted (``n_dropped_voxels``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toposcope._validation import ToposcopeError, check_dir, check_file, check_option
+from toposcope.brain.stories import StoryWords, read_story, story_files, tr_times
+
+__all__ = [
+    "DATASETS",
+    "LEBEL",
+    "MOTION",
+    "NARRATIVES",
+    "StoryData",
+    "StoryScan",
+    "assemble",
+    "load_folder",
+    "load_lebel",
+    "load_narratives",
+    "load_story_data",
+    "read_responses",
+]
+
+#: Where the real data sets live (said in every "not found" error).
+LEBEL = "OpenNeuro ds003020 (LeBel et al. 2023): https://openneuro.org/datasets/ds003020 (its derivative/ folder)"
+NARRATIVES = "OpenNeuro ds002345 (Narratives, Nastase et al. 2021): https://openneuro.org/datasets/ds002345"
+#: fMRIPrep's head-motion columns (translations in mm, rotations in radians).
+MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
+#: The Huth-lab constants for ds003020 (``load_simulated_trfiles`` and ``apply_zscore_and_hrf``).
+LEBEL_TR, LEBEL_START, LEBEL_PAD, LEBEL_TRIM = 2.0, 10.0, 5, 5
+#: Narratives' repetition time, used when no BOLD sidecar gives it.
+NARRATIVES_TR = 1.5
+RESPONSE_SUFFIXES = (".hf5", ".h5", ".hdf5", ".nii.gz", ".nii", ".func.gii", ".gii")
+
+
+@dataclass
+class StoryScan:
+    """One story heard in one scan.
+
+    Attributes
+    ----------
+    name : str
+    words : StoryWords
+    responses : ndarray, float32, shape (n_trs, n_voxels)
+    tr_times : ndarray, float64, shape (n_trs,)
+        Time of each row relative to the audio's start (middle of the TR).
+    confounds : ndarray, float64, shape (n_trs, n_confounds), optional
+    """
+
+    name: str
+    words: StoryWords
+    responses: np.ndarray
+    tr_times: np.ndarray
+    confounds: np.ndarray | None = None
+
+    @property
+    def n_trs(self) -> int:
+        return int(self.responses.shape[0])
+
+
+@dataclass
+class StoryData:
+    """Stories with their timed words and responses, one subject.
+
+    Attributes
+    ----------
+    scans : dict of str to StoryScan
+        In story order.
+    tr : float
+        Repetition time, seconds.
+    voxel_coords : dict
+        Coords along the voxel dim (``hemisphere``, ``vertex``, ``i``/``j``/``k``, ...).
+    confound_names : tuple of str
+    attrs : dict
+        Provenance: data set, subject, root, ``n_dropped_voxels``.
+    """
+
+    scans: dict[str, StoryScan]
+    tr: float
+    voxel_coords: dict[str, np.ndarray] = field(default_factory=dict)
+    confound_names: tuple[str, ...] = ()
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stories(self) -> list[str]:
+        return list(self.scans)
+
+    @property
+    def n_voxels(self) -> int:
+        return int(next(iter(self.scans.values())).responses.shape[1])
+
+    def select(self, stories: Iterable[str]) -> StoryData:
+        """The same data with only ``stories`` (in that order)."""
+        chosen = list(stories)
+        unknown = [s for s in chosen if s not in self.scans]
+        if unknown:
+            raise ToposcopeError(f"unknown story {unknown[0]!r}; the data hold {', '.join(self.scans)}")
+        return StoryData({s: self.scans[s] for s in chosen}, self.tr, self.voxel_coords, self.confound_names,
+                         dict(self.attrs))
+
+
+# --------------------------------------------------------------------------- response files
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    for suffix in RESPONSE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return path.suffix.lower()
+
+
+def read_responses(path: str | Path, *, key: str = "data", mask: str | Path | None = None,
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Responses of one scan as a TR x voxel array.
+
+    Parameters
+    ----------
+    path : path
+        ``.hf5``/``.h5``/``.hdf5`` (dataset ``key``, shape (TRs, voxels)),
+        ``.nii``/``.nii.gz`` (4-D, X x Y x Z x TRs) or ``.gii`` (GIfTI time series).
+    key : str
+        HDF5 dataset name (the LeBel derivatives use ``data``).
+    mask : path, optional
+        NIfTI only: a 3-D image whose non-zero voxels are kept; by default every
+        voxel that is not zero at all times.
+
+    Returns
+    -------
+    responses : ndarray, float32, shape (n_trs, n_voxels)
+    coords : dict of str to ndarray, shape (n_voxels,)
+        ``i``, ``j``, ``k`` (NIfTI), ``vertex`` (GIfTI) or ``index`` (HDF5).
+    """
+    path = check_file("responses file", path, "give a .hf5, .nii.gz or .func.gii file")
+    suffix = _suffix(path)
+    if suffix in (".hf5", ".h5", ".hdf5"):
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as handle:
+                if key not in handle:
+                    raise ToposcopeError(f"HDF5 file {str(path)!r} has no dataset {key!r} (it has "
+                                         f"{', '.join(map(repr, handle.keys())) or 'nothing'})")
+                data = np.asarray(handle[key][()], dtype=np.float32)
+        except OSError as error:
+            raise ToposcopeError(f"responses file {str(path)!r} is not readable HDF5 ({error})") from None
+        if data.ndim != 2:
+            raise ToposcopeError(f"HDF5 dataset {key!r} in {str(path)!r} has shape {data.shape}; expected (TRs, voxels)")
+        return data, {"index": np.arange(data.shape[1])}
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+    except Exception as error:  # noqa: BLE001 - nibabel raises several types for damaged files
+        raise ToposcopeError(f"responses file {str(path)!r} could not be read by nibabel ({error})") from None
+    if suffix in (".gii", ".func.gii"):
+        arrays = image.agg_data()
+        if isinstance(arrays, tuple):
+            data = np.stack([np.asarray(a).ravel() for a in arrays])  # one data array per volume
+        else:
+            data = np.asarray(arrays)
+            data = data.T if data.ndim == 2 else data[None, :]  # a single (vertices, TRs) array
+        data = data.astype(np.float32)
+        return data, {"vertex": np.arange(data.shape[1])}
+    volume = np.asarray(image.dataobj, dtype=np.float32)
+    if volume.ndim != 4:
+        raise ToposcopeError(f"NIfTI {str(path)!r} has shape {volume.shape}; expected a 4-D time series")
+    if mask is not None:
+        keep = np.asarray(nib.load(str(check_file("mask", mask))).dataobj) != 0
+        if keep.shape != volume.shape[:3]:
+            raise ToposcopeError(f"mask has shape {keep.shape} but the responses' volumes are {volume.shape[:3]}")
+    else:
+        keep = np.any(volume != 0, axis=3)
+    i, j, k = np.nonzero(keep)
+    return volume[i, j, k, :].T.copy(), {"i": i, "j": j, "k": k}
+
+
+# --------------------------------------------------------------------------- assembling
+def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray], times: Mapping[str, np.ndarray],
+             tr: float, *, voxel_coords: Mapping[str, np.ndarray] | None = None,
+             confounds: Mapping[str, np.ndarray] | None = None, confound_names: Iterable[str] = (),
+             attrs: Mapping[str, Any] | None = None, tolerance: float | None = None) -> StoryData:
+    """Match stories to their responses, check them, and drop voxels holding NaN.
+
+    Parameters
+    ----------
+    words : dict of str to StoryWords
+    responses : dict of str to ndarray, shape (n_trs, n_voxels)
+    times : dict of str to ndarray, shape (n_trs,)
+        Each row's time relative to the audio (:func:`~toposcope.brain.stories.tr_times`).
+    tr : float
+    voxel_coords, confounds, confound_names, attrs
+        See :class:`StoryData`.
+    tolerance : float, optional
+        How far (seconds) the last word may end after the last TR; one TR by default.
+
+    Returns
+    -------
+    StoryData
+    """
+    only_words = sorted(set(words) - set(responses))
+    only_responses = sorted(set(responses) - set(words))
+    if only_responses:
+        raise ToposcopeError(f"{len(only_responses)} stories have responses but no words (e.g. "
+                             f"{only_responses[0]!r}); add their transcripts or leave their responses out")
+    if only_words:
+        raise ToposcopeError(f"{len(only_words)} stories have words but no responses (e.g. {only_words[0]!r}); "
+                             "add their responses or leave their transcripts out")
+    if not responses:
+        raise ToposcopeError("no stories found: give at least one story with words and responses")
+    tolerance = tr if tolerance is None else tolerance
+    scans: dict[str, StoryScan] = {}
+    widths = {}
+    for name in responses:
+        data = np.asarray(responses[name], dtype=np.float32)
+        row_times = np.asarray(times[name], dtype=np.float64)
+        if data.ndim != 2:
+            raise ToposcopeError(f"responses of story {name!r} have shape {data.shape}; expected (TRs, voxels)")
+        if row_times.shape != (data.shape[0],):
+            raise ToposcopeError(f"story {name!r}: {data.shape[0]} TRs in the responses but {row_times.size} TR "
+                                 "times; the TR count does not match the file")
+        story = words[name]
+        end = row_times[-1] + tr / 2
+        if story.duration > end + tolerance:
+            raise ToposcopeError(f"story {name!r}: words run to {story.duration:.1f} s but the scan ends at "
+                                 f"{end:.1f} s ({data.shape[0]} TRs of {tr:g} s); check the TR, the story's "
+                                 "onset and that the transcript belongs to this scan")
+        extra = None
+        if confounds is not None and name in confounds:
+            extra = np.asarray(confounds[name], dtype=np.float64)
+            if extra.shape[0] != data.shape[0]:
+                raise ToposcopeError(f"story {name!r}: {extra.shape[0]} rows of confounds for {data.shape[0]} TRs")
+        widths[name] = data.shape[1]
+        scans[name] = StoryScan(name, story, data, row_times, extra)
+    if len(set(widths.values())) > 1:
+        raise ToposcopeError(f"stories have different voxel counts ({', '.join(f'{k}: {v}' for k, v in widths.items())}); "
+                             "give responses in one space and mask")
+    finite = np.logical_and.reduce([np.isfinite(s.responses).all(axis=0) for s in scans.values()])
+    n_dropped = int((~finite).sum())
+    if n_dropped == finite.size:
+        raise ToposcopeError("every voxel holds NaN or inf in some story; check the responses files")
+    if n_dropped:
+        warnings.warn(f"dropped {n_dropped} of {finite.size} voxels that hold NaN or inf", stacklevel=2)
+        for scan in scans.values():
+            scan.responses = scan.responses[:, finite]
+    coords = {k: np.asarray(v)[finite] for k, v in (voxel_coords or {}).items()}
+    info = {**(attrs or {}), "n_dropped_voxels": n_dropped, "tr": float(tr)}
+    return StoryData(scans, float(tr), coords, tuple(confound_names), info)
+
+
+def _pick(found: dict[str, Any], wanted: Iterable[str] | None, what: str, hint: str) -> list[str]:
+    if wanted is None:
+        return sorted(found)
+    chosen = list(wanted)
+    missing = [s for s in chosen if s not in found]
+    if missing:
+        raise ToposcopeError(f"{what} {missing[0]!r} not found ({hint}); available: "
+                             f"{', '.join(sorted(found)[:8]) or 'none'}{' ...' if len(found) > 8 else ''}")
+    return chosen
+
+
+# --------------------------------------------------------------------------- plain folders
+def _response_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        suffix = _suffix(path)
+        if suffix in RESPONSE_SUFFIXES:
+            found.setdefault(path.name[: -len(suffix)], path)
+    return found
+
+
+def load_folder(stories: str | Path, responses: str | Path, tr: float, *, story_start: float | Mapping[str, float] = 0.0,
+                select: Iterable[str] | None = None, key: str = "data", mask: str | Path | None = None) -> StoryData:
+    """Stories and responses from two plain folders, matched by file stem.
+
+    Parameters
+    ----------
+    stories : path
+        ``<story>.TextGrid``, ``<story>.csv`` or ``<story>.json`` files.
+    responses : path
+        ``<story>.hf5``, ``<story>.nii.gz`` or ``<story>.func.gii`` files, one scan per story.
+    tr : float
+        Repetition time, seconds.
+    story_start : float or dict of str to float
+        When each story's audio started, in seconds after the first volume.
+    select : iterable of str, optional
+        Stories to read (all by default).
+    key, mask
+        See :func:`read_responses`.
+    """
+    stories = check_dir("stories folder", stories, "give the folder of .TextGrid/.csv/.json transcripts")
+    responses = check_dir("responses folder", responses, "give the folder of .hf5/.nii.gz/.func.gii responses")
+    words_files = story_files(stories)
+    response_files = _response_files(responses)
+    chosen = set(_pick(words_files, select, "story", f"in {str(stories)!r}")) if select is not None else None
+    words, data, times, coords = {}, {}, {}, {}
+    for name in sorted(set(words_files) | set(response_files)):
+        if chosen is not None and name not in chosen:
+            continue
+        if name in words_files:
+            words[name] = read_story(words_files[name])
+        if name in response_files:
+            data[name], coords = read_responses(response_files[name], key=key, mask=mask)
+            start = story_start.get(name, 0.0) if isinstance(story_start, Mapping) else story_start
+            times[name] = tr_times(data[name].shape[0], tr, start)
+    return assemble(words, data, times, tr, voxel_coords=coords,
+                    attrs={"dataset": "folder", "stories_dir": str(stories), "responses_dir": str(responses)})
+
+
+# --------------------------------------------------------------------------- LeBel et al. 2023
+def lebel_tr_times(n_rows: int, n_volumes: int | None = None) -> np.ndarray:
+    """Times of the rows of a LeBel ``.hf5`` file relative to the audio (the Huth-lab pipeline).
+
+    The lab's code simulates ``n_volumes - 5`` TRs of 2 s with the audio at 10 s,
+    takes the middle of each TR, and keeps rows ``[10 : -5]`` of the features.
+    Without ``respdict.json`` the volume count is ``n_rows + 20``.
+    """
+    n_volumes = n_rows + 2 * LEBEL_TRIM + 2 * LEBEL_PAD if n_volumes is None else int(n_volumes)
+    full = tr_times(n_volumes - LEBEL_PAD, LEBEL_TR, LEBEL_START)
+    kept = full[LEBEL_PAD + LEBEL_TRIM: len(full) - LEBEL_TRIM]
+    if kept.size != n_rows:
+        raise ToposcopeError(f"{n_rows} TRs in the file but respdict.json gives {n_volumes} volumes, which "
+                             f"leave {kept.size} after the published trimming; the TR count does not match the file")
+    return kept
+
+
+def load_lebel(root: str | Path, subject: str = "UTS01", stories: Iterable[str] | None = None) -> StoryData:
+    """One subject of LeBel et al. (2023), OpenNeuro ds003020, as released.
+
+    Parameters
+    ----------
+    root : path
+        The ``ds003020`` folder (holding ``derivative/``).
+    subject : str
+        ``UTS01`` ... ``UTS08``.
+    stories : iterable of str, optional
+        Stories to read; by default every story with a TextGrid and a response file.
+    """
+    root = check_dir("LeBel root", root, f"give the ds003020 folder; get it from {LEBEL}")
+    grids = root / "derivative" / "TextGrids"
+    subject_dir = root / "derivative" / "preprocessed_data" / subject
+    for folder, what in ((grids, "TextGrids"), (subject_dir, f"responses of {subject}")):
+        if not folder.is_dir():
+            others = sorted(p.name for p in (root / "derivative" / "preprocessed_data").glob("*")) \
+                if folder is subject_dir and (root / "derivative" / "preprocessed_data").is_dir() else []
+            extra = f" (subjects there: {', '.join(others)})" if others else ""
+            raise ToposcopeError(f"no {what} at {str(folder)!r}{extra}; expected the layout of {LEBEL}")
+    respdict_path = root / "derivative" / "respdict.json"
+    respdict = json.loads(respdict_path.read_text(encoding="utf-8")) if respdict_path.is_file() else {}
+    grid_files = {p.stem: p for p in sorted(grids.glob("*.TextGrid"))}
+    response_files = {p.stem: p for p in sorted(subject_dir.glob("*.hf5"))}
+    if stories is None:
+        chosen = sorted(set(grid_files) & set(response_files))
+        if not chosen:
+            raise ToposcopeError(f"no story has both {grids.name}/<story>.TextGrid and {subject}/<story>.hf5 "
+                                 f"under {str(root)!r}; expected the layout of {LEBEL}")
+    else:
+        chosen = list(stories)
+        for name in chosen:
+            if name not in grid_files:
+                raise ToposcopeError(f"story {name!r} has no TextGrid at {str(grids / (name + '.TextGrid'))!r}")
+            if name not in response_files:
+                raise ToposcopeError(f"story {name!r} has no responses at {str(subject_dir / (name + '.hf5'))!r}")
+    words, data, times = {}, {}, {}
+    for name in chosen:
+        words[name] = read_story(grid_files[name])
+        data[name], _ = read_responses(response_files[name], key="data")
+        try:
+            times[name] = lebel_tr_times(data[name].shape[0], respdict.get(name))
+        except ToposcopeError as error:
+            raise ToposcopeError(f"story {name!r}: {error}") from None
+    return assemble(words, data, times, LEBEL_TR, voxel_coords={"index": np.arange(data[chosen[0]].shape[1])},
+                    attrs={"dataset": "LeBel2023 (ds003020)", "subject": subject, "root": str(root),
+                           "respdict": str(respdict_path) if respdict_path.is_file() else "none (volumes = rows + 20)"})
+
+
+# --------------------------------------------------------------------------- Narratives
+def _bids_subject(subject: str | int) -> str:
+    text = str(subject)
+    text = text.removeprefix("sub-")
+    return f"sub-{int(text):03d}" if text.isdigit() else f"sub-{text}"
+
+
+def _story_onset(events: Path) -> tuple[float, float | None]:
+    """Onset (and duration) of the ``story`` event of a BIDS events file, seconds."""
+    with events.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    for row in rows:
+        if row.get("trial_type", "").strip() == "story":
+            duration = row.get("duration", "")
+            return float(row["onset"]), (float(duration) if duration not in ("", "n/a") else None)
+    raise ToposcopeError(f"events file {str(events)!r} has no row with trial_type 'story'")
+
+
+def _motion(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    if not rows:
+        raise ToposcopeError(f"confounds file {str(path)!r} is empty")
+    missing = [c for c in MOTION if c not in rows[0]]
+    if missing:
+        raise ToposcopeError(f"confounds file {str(path)!r} has no {', '.join(missing)} columns")
+    values = np.asarray([[float(r[c]) if r[c] not in ("n/a", "") else 0.0 for c in MOTION] for r in rows])
+    return values, MOTION
+
+
+def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: str) -> dict[str, Any]:
+    """Paths of one subject's scan of one task in the Narratives layout (first run if several)."""
+    func = root / "derivatives" / pipeline / subject / "func"
+    if space.startswith("fsaverage"):
+        patterns = [f"{subject}_task-{task}_*space-{space}_hemi-{h}_desc-clean.func.gii" for h in ("L", "R")]
+    else:
+        patterns = [f"{subject}_task-{task}_*space-{space}_*desc-clean_bold.nii.gz"]
+    bold = []
+    for pattern in patterns:
+        hits = sorted(func.glob(pattern)) + sorted(func.glob(pattern.replace(f"task-{task}_*", f"task-{task}_")))
+        hits = sorted(dict.fromkeys(hits))
+        if not hits:
+            raise ToposcopeError(f"no {pattern!r} under {str(func)!r}; expected the {pipeline} derivatives of {NARRATIVES}")
+        bold.append(hits[0])
+    run = re.search(r"_run-(\d+)_", bold[0].name)
+    run_part = f"_run-{run.group(1)}" if run else ""
+    raw = root / subject / "func"
+    events = raw / f"{subject}_task-{task}{run_part}_events.tsv"
+    if not events.is_file():
+        raise ToposcopeError(f"no events file {str(events)!r} (the story's onset in the scan); expected the layout "
+                             f"of {NARRATIVES}")
+    prep = root / "derivatives" / "fmriprep" / subject / "func"
+    confounds = [prep / f"{subject}_task-{task}{run_part}_desc-confounds_{kind}.tsv" for kind in ("regressors", "timeseries")]
+    sidecars = [raw / f"{subject}_task-{task}{run_part}_bold.json", root / f"task-{task}_bold.json"]
+    return {"bold": bold, "events": events, "confounds": next((p for p in confounds if p.is_file()), None),
+            "sidecar": next((p for p in sidecars if p.is_file()), None)}
+
+
+def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] | None = None, *,
+                    space: str = "fsaverage6", pipeline: str = "afni-nosmooth", transcript: str = "json") -> StoryData:
+    """One subject of the Narratives collection (OpenNeuro ds002345), as released.
+
+    Parameters
+    ----------
+    root : path
+        The ``ds002345`` folder (``stimuli/``, ``sub-NNN/``, ``derivatives/``).
+    subject : str or int
+        ``sub-001``, ``"001"`` or ``1``.
+    tasks : iterable of str, optional
+        Stories (BIDS tasks) to read; by default every task with a transcript
+        that this subject heard.
+    space : str
+        ``fsaverage6`` (both hemispheres, ``hemi-L`` then ``hemi-R``) or a volume
+        space such as ``MNI152NLin2009cAsym``.
+    pipeline : str
+        The derivatives folder holding ``desc-clean`` responses.
+    transcript : {"json", "csv"}
+        Gentle's ``align.json`` or ``align.csv``.
+
+    Notes
+    -----
+    Rows before the story's onset (``events.tsv``) are dropped; head motion is
+    read from fMRIPrep's confounds when present (the ``desc-clean`` responses
+    were already cleaned of it, so it is reported, not regressed, by default).
+    """
+    check_option("transcript", transcript, ("json", "csv"))
+    root = check_dir("Narratives root", root, f"give the ds002345 folder; get it from {NARRATIVES}")
+    subject = _bids_subject(subject)
+    gentle = root / "stimuli" / "gentle"
+    if not gentle.is_dir():
+        raise ToposcopeError(f"no transcripts at {str(gentle)!r}; expected the layout of {NARRATIVES}")
+    if not (root / subject).is_dir():
+        raise ToposcopeError(f"no subject folder {str(root / subject)!r}; expected the layout of {NARRATIVES}")
+    transcripts = {p.parent.name: p for p in sorted(gentle.glob(f"*/align.{transcript}"))}
+    heard = {m.group(1) for p in (root / subject / "func").glob(f"{subject}_task-*_events.tsv")
+             if (m := re.match(rf"{subject}_task-([^_]+)_", p.name))}
+    if tasks is None:
+        chosen = sorted(set(transcripts) & heard)
+        if not chosen:
+            raise ToposcopeError(f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the "
+                                 f"layout of {NARRATIVES}")
+    else:
+        chosen = list(tasks)
+        for task in chosen:
+            if task not in transcripts:
+                raise ToposcopeError(f"task {task!r} has no transcript {str(gentle / task / ('align.' + transcript))!r}")
+    words, data, times, motion, coords = {}, {}, {}, {}, {}
+    tr_used = None
+    for task in chosen:
+        files = narratives_files(root, subject, task, space, pipeline)
+        tr = NARRATIVES_TR
+        if files["sidecar"] is not None:
+            tr = float(json.loads(files["sidecar"].read_text(encoding="utf-8")).get("RepetitionTime", tr))
+        if tr_used is not None and abs(tr - tr_used) > 1e-6:
+            raise ToposcopeError(f"task {task!r} has TR {tr:g} s but an earlier one {tr_used:g} s; fit one TR at a time")
+        tr_used = tr
+        parts = [read_responses(path) for path in files["bold"]]
+        lengths = {p[0].shape[0] for p in parts}
+        if len(lengths) > 1:
+            raise ToposcopeError(f"task {task!r}: the hemispheres have {sorted(lengths)} TRs; they must match")
+        responses = np.concatenate([p[0] for p in parts], axis=1)
+        if space.startswith("fsaverage"):
+            coords = {"hemisphere": np.concatenate([np.full(p[0].shape[1], h) for p, h in zip(parts, ("L", "R"))]),
+                      "vertex": np.concatenate([p[1]["vertex"] for p in parts])}
+        else:
+            coords = parts[0][1]
+        onset, _ = _story_onset(files["events"])
+        first = int(np.floor(onset / tr + 1e-9))  # the first volume that holds any of the story
+        row_times = tr_times(responses.shape[0], tr, onset)
+        if first >= responses.shape[0]:
+            raise ToposcopeError(f"task {task!r}: the story starts at {onset:g} s, after the scan's "
+                                 f"{responses.shape[0]} TRs")
+        words[task] = read_story(transcripts[task], name=task)
+        data[task], times[task] = responses[first:], row_times[first:]
+        if files["confounds"] is not None:
+            values, _ = _motion(files["confounds"])
+            if values.shape[0] != responses.shape[0]:
+                raise ToposcopeError(f"task {task!r}: {values.shape[0]} confound rows for {responses.shape[0]} TRs "
+                                     f"in {files['bold'][0].name}")
+            motion[task] = values[first:]
+    if motion and len(motion) != len(chosen):
+        missing = sorted(set(chosen) - set(motion))
+        warnings.warn(f"no fMRIPrep confounds for {', '.join(missing)}; head motion is not reported for them",
+                      stacklevel=2)
+        motion = {}
+    return assemble(words, data, times, float(tr_used), voxel_coords=coords, confounds=motion or None,
+                    confound_names=MOTION if motion else (),
+                    attrs={"dataset": "Narratives (ds002345)", "subject": subject, "root": str(root),
+                           "space": space, "pipeline": pipeline})
+
+
+#: Layouts :func:`load_story_data` reads.
+DATASETS = ("folder", "lebel", "narratives")
+
+
+def load_story_data(dataset: str = "folder", *, stories: str | Path | None = None, responses: str | Path | None = None,
+                    root: str | Path | None = None, subject: str | None = None, tr: float | None = None,
+                    select: Iterable[str] | None = None, space: str = "fsaverage6") -> StoryData:
+    """One entry point for the three layouts (the CLI's and the recipes').
+
+    ``"folder"`` needs ``stories``, ``responses`` and ``tr``; ``"lebel"`` and
+    ``"narratives"`` need ``root`` (and ``subject``, default UTS01 / 1).
+    """
+    check_option("dataset", dataset, DATASETS)
+    if dataset == "folder":
+        missing = [name for name, value in (("stories", stories), ("responses", responses), ("tr", tr))
+                   if value is None]
+        if missing:
+            raise ToposcopeError(f"dataset 'folder' needs {', '.join(missing)} (the transcripts' folder, the "
+                                 "responses' folder and the TR in seconds)",
+                                 cli=f"--dataset folder needs {', '.join('--' + m for m in missing)}")
+        return load_folder(stories, responses, float(tr), select=select)
+    if root is None:
+        where = LEBEL if dataset == "lebel" else NARRATIVES
+        raise ToposcopeError(f"dataset {dataset!r} needs root (the data set's folder; get it from {where})",
+                             cli=f"--dataset {dataset} needs --root DIR (get the data from {where})")
+    if dataset == "lebel":
+        return load_lebel(root, subject or "UTS01", select)
+    return load_narratives(root, subject or 1, select, space=space)
