@@ -51,7 +51,8 @@ MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints", "seed", "trust_c
 COMMON_KEYS = ("kind", "name", "stimuli", "layers", "batch_size", "text_mode")
 #: Each analysis kind's own parameters (passed to its library function).
 ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
-    "smoothness": ("bins", "mode", "seed", "sampling", "window", "max_units", "max_windows", "n_pairs"),
+    "smoothness": ("bins", "mode", "seed", "sampling", "window", "max_units", "max_windows", "n_pairs",
+                   "min_pairs", "n_shuffles"),
     "dimensionality": ("form",),
     "selectivity": ("contrasts",),
     "topoloss": ("factor", "interpolation"),
@@ -299,7 +300,7 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
 #: Numeric analysis options and the values they take, checked before anything runs.
 #: ``bins`` may also be a list of bin edges (checked by the analysis).
 POSITIVE_INTS = ("batch_size", "bins", "max_units", "max_windows", "n_pairs", "length", "n_sequences",
-                 "n_yoked", "max_delta", "permutations", "top_k")
+                 "n_yoked", "max_delta", "permutations", "top_k", "min_pairs", "n_shuffles")
 NON_NEGATIVE_INTS = ("seed",)
 POSITIVE_NUMBERS = ("window", "fwhm")
 FRACTIONS = ("alpha",)  # strictly between 0 and 1

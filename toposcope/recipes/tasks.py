@@ -96,8 +96,11 @@ def _responses(subject: Any, stimuli: Any, params: dict[str, Any], cache: Any) -
 def _smoothness(subject, stimuli, params, cache):
     from toposcope.analysis.layerwise import smoothness_by_layer
 
-    options = {k: params[k] for k in ("sampling", "window", "max_units", "max_windows", "n_pairs") if k in params}
-    return smoothness_by_layer(_responses(subject, stimuli, params, cache), params.get("bins", 20),
+    from toposcope.analysis.smoothness import BINS
+
+    keys = ("sampling", "window", "max_units", "max_windows", "n_pairs", "min_pairs", "n_shuffles")
+    options = {k: params[k] for k in keys if k in params}
+    return smoothness_by_layer(_responses(subject, stimuli, params, cache), params.get("bins", BINS),
                                params.get("mode", "exact"), seed=params.get("seed", 0), **options)
 
 
