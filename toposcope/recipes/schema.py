@@ -56,7 +56,8 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "topoloss": ("factor", "interpolation"),
     "efficiency": ("classes", "prune", "scope", "downsample_factors", "downsample_layers"),
     "localizer": ("contrast", "fwhm", "alpha", "top_k", "adjacency", "permutations", "seed"),
-    "windows": ("corpus", "length", "n_sequences", "n_yoked", "yoked", "max_delta", "unswappable", "seed"),
+    "windows": ("corpus", "length", "n_sequences", "n_yoked", "yoked", "max_delta", "min_swap_pos", "fit",
+                "unswappable", "seed"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).
 NO_STIMULI = ("topoloss", "windows")
