@@ -302,3 +302,25 @@ def test_windows_command_rejects_bad_options(tmp_path, capsys):
             main(["windows", "demo_lm", "--corpus", "synthetic", "-o", str(out), "--quiet", *flags])
         assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_maps_coloured_by_c_grey_the_ambiguous_units():
+    from toposcope.plot.language import plot_window_rows
+    from toposcope.plot.windows import AMBIGUOUS_COLOR, plot_window_maps, plot_window_rgb
+
+    x, y = np.meshgrid(np.arange(4), np.arange(3))
+    c = np.linspace(0.0, 1.0, 12)
+    ambiguous = np.zeros(12, dtype=bool)
+    ambiguous[[2, 7]] = True
+    result = xr.Dataset({"c": ("unit", c), "ambiguous": ("unit", ambiguous)},
+                        coords={"x": ("unit", x.ravel()), "y": ("unit", y.ravel()), "layer": ("unit", ["l0"] * 12)})
+    image = plot_window_rgb(result).axes[0].images[0].get_array()  # (3, 4, 3), row = y
+    np.testing.assert_allclose(image[y.ravel()[ambiguous], x.ravel()[ambiguous]], [AMBIGUOUS_COLOR] * 2)
+    np.testing.assert_allclose(image[y.ravel()[~ambiguous], x.ravel()[~ambiguous], 0], c[~ambiguous])
+    plain = plot_window_rgb(result, grey_ambiguous=False).axes[0].images[0].get_array()
+    np.testing.assert_allclose(plain[y.ravel(), x.ravel(), 0], c)
+    for figure in (plot_window_maps(result, ["c"]), plot_window_rows({"m": result}, ["l0"])):
+        drawn = figure.axes[0].images[0]
+        masked = np.ma.getmaskarray(drawn.get_array())
+        assert masked[y.ravel(), x.ravel()].tolist() == ambiguous.tolist()
+        np.testing.assert_allclose(drawn.get_cmap().get_bad()[:3], AMBIGUOUS_COLOR)
