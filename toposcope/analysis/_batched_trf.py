@@ -11,11 +11,14 @@ function evaluations. ``scipy.optimize.curve_fit`` with bounds is that
 algorithm with ``x_scale = 1`` and unit weights, so a fit made here lands in
 the same local optimum as ``curve_fit`` from the same ``p0``.
 
-Two things differ from scipy, neither of which moves the optimum: the
-Jacobian is analytic (scipy's default is a forward difference, accurate to
-about 1e-8), and the 3 x 3 trust-region subproblem is solved in closed form
-from ``A = J_h^T J_h + diag(diag_h)`` (scipy takes an SVD of the augmented
-Jacobian; both give ``p(alpha) = -(A + alpha I)^-1 g_h``).
+Two things differ from scipy, neither of which changes the path beyond
+rounding: the Jacobian is analytic (scipy's default is a forward difference,
+accurate to about 1e-8), and the 3 x 3 trust-region subproblem is solved in
+closed form from ``A = J_h^T J_h + diag(diag_h)`` (scipy takes an SVD of the
+augmented Jacobian; both give ``p(alpha) = -(A + alpha I)^-1 g_h``). Rounding
+does matter for a parameter that has dropped out of the model (in the window
+fit: ``b`` once ``c = 1``, ``a`` once ``c = 0``): its gradient is then noise in
+both, and the two may leave it at different values.
 
 Each step is one function evaluation for every problem still running; a
 problem whose trial step is rejected shrinks its trust region and tries again
