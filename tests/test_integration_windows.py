@@ -324,3 +324,16 @@ def test_maps_coloured_by_c_grey_the_ambiguous_units():
         masked = np.ma.getmaskarray(drawn.get_array())
         assert masked[y.ravel(), x.ravel()].tolist() == ambiguous.tolist()
         np.testing.assert_allclose(drawn.get_cmap().get_bad()[:3], AMBIGUOUS_COLOR)
+
+
+def test_recipes_pass_the_fit_and_positions_options():
+    from toposcope.recipes import expand, parse_recipe
+    from toposcope.recipes.tasks import ANALYSES
+
+    recipe = parse_recipe({"recipe": {"name": "r"}, "models": [{"spec": "demo_lm"}],
+                           "analyses": [{"kind": "windows", "corpus": "synthetic", "fit": "global", "min_swap_pos": 2}]})
+    (task,) = expand(recipe)
+    assert task.params["fit"] == "global" and task.params["min_swap_pos"] == 2
+    # A misspelt fit stops the task before the model runs (the subject is never touched).
+    with pytest.raises(ToposcopeError, match="unknown fit 'globl'"):
+        ANALYSES["windows"](None, None, {**task.params, "fit": "globl"}, None)
