@@ -24,13 +24,14 @@ def _theta(values, delta=None):
 
 
 # --------------------------------------------------------------------------- fits
+# The published fit against curve_fit is in test_window_fit.py; these check the global option.
 def test_fit_recovers_planted_windows():
     rng = np.random.default_rng(0)
     n = 300
     a, b, c = rng.uniform(0.5, 3, n), rng.uniform(0.3, 2, n), rng.uniform(0.25, 0.75, n)
     delta = np.arange(21.0)
     clean = window_model(delta[None], a[:, None], b[:, None], c[:, None])
-    fit = fit_windows(_theta(clean))
+    fit = fit_windows(_theta(clean), fit="global")
     assert np.all(fit["r2"].values > 1 - 1e-9)
     assert np.median(np.abs(fit["a"].values - a)) < 1e-3
     assert np.median(np.abs(fit["b"].values - b)) < 1e-3
@@ -38,7 +39,7 @@ def test_fit_recovers_planted_windows():
     # With noise the three parameters trade off (the model is sloppy), so check the curve: the
     # fit is at least as close to the data as the truth is, and close to the clean window.
     noisy = clean + rng.normal(0, 0.005, clean.shape)
-    fit = fit_windows(_theta(noisy))
+    fit = fit_windows(_theta(noisy), fit="global")
     truth_sse = np.sum((noisy - clean) ** 2, axis=1)
     assert np.all(fit["sse"].values <= truth_sse + 1e-12)
     fitted = window_model(delta[None], *(fit[k].values[:, None] for k in "abc"))
@@ -56,7 +57,7 @@ def test_fit_is_no_worse_than_curve_fit():
     delta = np.arange(21.0)
     theta = window_model(delta[None], rng.uniform(0, 4, (n, 1)), rng.uniform(0, 3, (n, 1)), rng.uniform(0, 1, (n, 1)))
     theta = theta + rng.normal(0, 0.02, theta.shape)
-    fit = fit_windows(_theta(theta))
+    fit = fit_windows(_theta(theta), fit="global")
     worse = 0
     for i in range(n):
         params, _ = curve_fit(lambda x, a, b, c: window_model(x, a, b, c), delta, theta[i], p0=[1, 1, 0.5],
@@ -129,6 +130,34 @@ def test_d_and_theta_show_the_planted_window():
     assert np.all(theta.values[:, k:] == 0)
     assert np.all(np.abs(theta.values[:, :k] - 1) < 0.35)
     assert np.all(theta.values[:, 0] == 1)
+
+
+def _reference_theta(d, max_delta):
+    """theta as Skrill & Norman-Haignere's code builds it, re-derived: a measured position m is
+    used when every swap position m - delta (delta = 0..max_delta) is > 1; each window is divided
+    by its own D[m, m] and the median is taken over positions (their division of D by its
+    median diagonal first cancels in the ratio)."""
+    values = d.transpose("swap_pos", "measured_pos", "unit").values
+    lags = np.arange(max_delta + 1)
+    rows = [values[m - lags, m] / values[m, m] for m in range(values.shape[1]) if np.all(m - lags > 1)]
+    return np.median(np.stack(rows), axis=0).T
+
+
+def test_min_swap_pos_follows_the_reference_positions():
+    rng = np.random.default_rng(5)
+    length, n_units = 30, 7
+    d = xr.DataArray(rng.uniform(0.1, 1.0, (length, length, n_units)), dims=("swap_pos", "measured_pos", "unit"),
+                     coords={"swap_pos": np.arange(length), "measured_pos": np.arange(length)})
+    reference = window_theta(d, max_delta=20, min_swap_pos=2)
+    assert reference.attrs["positions_used"] == 8 and reference.attrs["min_swap_pos"] == 2
+    np.testing.assert_allclose(reference.values, _reference_theta(d, 20), rtol=1e-12)
+    default = window_theta(d, max_delta=20)
+    assert default.attrs["positions_used"] == 10 and default.attrs["min_swap_pos"] == 0
+    assert not np.allclose(default.values, reference.values)  # two more positions enter the median
+    with pytest.raises(ToposcopeError, match="min_swap_pos=10 needs at least 31 words"):
+        window_theta(d, max_delta=20, min_swap_pos=10)
+    with pytest.raises(ToposcopeError, match="min_swap_pos must be a non-negative integer"):
+        window_theta(d, max_delta=20, min_swap_pos=-1)
 
 
 def test_streaming_equals_one_batch():
@@ -223,8 +252,18 @@ def test_windows_through_extract_and_bad_models():
     assert np.all(result["D"].values[(lag < 0) | (lag >= 4)] == 0)
     assert np.all(np.abs(result["yoking"].values) < 0.3)  # position-yoked by construction
     assert result.attrs["natural_sequences"] == 4
+    assert result.attrs["fit"] == "published" and result.attrs["min_swap_pos"] == 0
+    assert result["ambiguous"].dtype == bool and result["theta"].attrs["positions_used"] == 22 - 10
+    reference = integration_windows(model, natural, tokenizer=tokenizer, max_delta=10, min_swap_pos=2, fit="global",
+                                    progress=False)
+    assert reference.attrs["fit"] == "global" and reference["theta"].attrs["positions_used"] == 22 - 12
     with pytest.raises(ToposcopeError, match="shorter than the window"):
         integration_windows(model, natural, tokenizer=tokenizer, max_delta=22, progress=False)
+    with pytest.raises(ToposcopeError, match="min_swap_pos=2 needs at least 23 words"):
+        integration_windows(model, natural, tokenizer=tokenizer, max_delta=20, min_swap_pos=2, progress=False)
+    # Options are checked before the model is touched: no forward pass is spent on a typo.
+    with pytest.raises(ToposcopeError, match="unknown fit 'globl'"):
+        integration_windows(object(), natural, fit="globl", progress=False)
     no_mlp = torch.nn.Sequential(torch.nn.Embedding(10, 4))
     with pytest.raises(ToposcopeError, match="no MLP input layers"):
         as_language_subject(no_mlp, tokenizer)
@@ -251,3 +290,50 @@ def test_minilm_windows_on_natural_stories():
     medians = layer_medians(windows)
     assert all(0.5 < values["r2"] <= 1 for values in medians.values())
     assert np.isfinite(windows["yoking"].values).mean() > 0.99
+
+
+def test_windows_command_rejects_bad_options(tmp_path, capsys):
+    from toposcope.cli import main
+
+    out = tmp_path / "w.nc"
+    for flags, message in ((["--fit", "globl"], "invalid choice: 'globl'"),
+                           (["--min-swap-pos", "-1"], "--min-swap-pos takes a non-negative integer")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["windows", "demo_lm", "--corpus", "synthetic", "-o", str(out), "--quiet", *flags])
+        assert stopped.value.code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_maps_coloured_by_c_grey_the_ambiguous_units():
+    from toposcope.plot.language import plot_window_rows
+    from toposcope.plot.windows import AMBIGUOUS_COLOR, plot_window_maps, plot_window_rgb
+
+    x, y = np.meshgrid(np.arange(4), np.arange(3))
+    c = np.linspace(0.0, 1.0, 12)
+    ambiguous = np.zeros(12, dtype=bool)
+    ambiguous[[2, 7]] = True
+    result = xr.Dataset({"c": ("unit", c), "ambiguous": ("unit", ambiguous)},
+                        coords={"x": ("unit", x.ravel()), "y": ("unit", y.ravel()), "layer": ("unit", ["l0"] * 12)})
+    image = plot_window_rgb(result).axes[0].images[0].get_array()  # (3, 4, 3), row = y
+    np.testing.assert_allclose(image[y.ravel()[ambiguous], x.ravel()[ambiguous]], [AMBIGUOUS_COLOR] * 2)
+    np.testing.assert_allclose(image[y.ravel()[~ambiguous], x.ravel()[~ambiguous], 0], c[~ambiguous])
+    plain = plot_window_rgb(result, grey_ambiguous=False).axes[0].images[0].get_array()
+    np.testing.assert_allclose(plain[y.ravel(), x.ravel(), 0], c)
+    for figure in (plot_window_maps(result, ["c"]), plot_window_rows({"m": result}, ["l0"])):
+        drawn = figure.axes[0].images[0]
+        masked = np.ma.getmaskarray(drawn.get_array())
+        assert masked[y.ravel(), x.ravel()].tolist() == ambiguous.tolist()
+        np.testing.assert_allclose(drawn.get_cmap().get_bad()[:3], AMBIGUOUS_COLOR)
+
+
+def test_recipes_pass_the_fit_and_positions_options():
+    from toposcope.recipes import expand, parse_recipe
+    from toposcope.recipes.tasks import ANALYSES
+
+    recipe = parse_recipe({"recipe": {"name": "r"}, "models": [{"spec": "demo_lm"}],
+                           "analyses": [{"kind": "windows", "corpus": "synthetic", "fit": "global", "min_swap_pos": 2}]})
+    (task,) = expand(recipe)
+    assert task.params["fit"] == "global" and task.params["min_swap_pos"] == 2
+    # A misspelt fit stops the task before the model runs (the subject is never touched).
+    with pytest.raises(ToposcopeError, match="unknown fit 'globl'"):
+        ANALYSES["windows"](None, None, {**task.params, "fit": "globl"}, None)

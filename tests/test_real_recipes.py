@@ -95,7 +95,11 @@ def test_noun_verb_map_counts_within_the_language_mask(real_run):
 
 def test_integration_windows_lengthen_with_depth(real_run):
     table = pd.read_csv(real_run / "figures" / "paper" / "fig5b_windows.csv")
-    # The first layer integrates over a short exponential window, deeper layers follow a power law
-    # (measured median c .09 in layer 0, .87-.96 after); fits are near exact (R^2 > .99).
-    assert table["median_c"].iloc[0] < 0.4 < table["median_c"].iloc[1:].min()
+    # With the published fit (curve_fit's optimum from p0 = (1, 1, 0.5)) the first layer's window is
+    # almost purely exponential and later layers mix in more power law (measured median c .05, .26,
+    # .39, .30, .20, .16; the global search reports about .9 after layer 0, the other basin); fits
+    # are near exact (R^2 > .99) and few units are ambiguous between the basins (measured <= 4 %).
+    assert table["median_c"].iloc[0] < 0.1 < table["median_c"].iloc[1:].min()
+    assert table["median_c"].max() < 0.5
     assert (table["median_r2"] > 0.99).all()
+    assert (table["fraction_ambiguous"] < 0.1).all()

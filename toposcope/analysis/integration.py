@@ -10,9 +10,12 @@ depends on the word ``m - s`` words back. Averaged over sequences this gives::
     D[swap_pos, measured_pos, unit]                        (accumulate_swaps)
     theta[unit, delta] = median_m D[m - delta, m] / D[m, m]  (window_theta)
 
-for ``delta = 0 .. max_delta`` and the positions ``m >= max_delta`` where every
-lag is defined. Each unit's ``theta`` is fit with a convex mix of a power law
-and an exponential (:func:`fit_windows`)::
+for ``delta = 0 .. max_delta`` and the positions ``m >= max_delta + min_swap_pos``
+(``min_swap_pos`` 0 by default; 2 in the reference code). Each unit's ``theta``
+is fit with a convex mix of a power law and an exponential (:func:`fit_windows`,
+in :mod:`toposcope.analysis.integration_fit`; by default the optimum the
+published procedure, ``scipy.optimize.curve_fit`` from ``p0 = (1, 1, 0.5)``,
+reports)::
 
     theta(delta) ~ c (delta + 1)^-a + (1 - c) exp(-b delta),  a, b in [0, 10], c in [0, 1]
 
@@ -37,12 +40,26 @@ import numpy as np
 import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_positive_int
+from toposcope.analysis.integration_fit import (
+    A_BOUNDS,
+    B_BOUNDS,
+    FITS,
+    basin,
+    fit_windows,
+    window_model,
+)
 
 __all__ = [
     "A_BOUNDS",
     "B_BOUNDS",
+    "FITS",
+    "MAX_DELTA",
+    "MIN_SWAP_POS",
+    "REFERENCE_MIN_SWAP_POS",
     "SwapAccumulator",
     "accumulate_swaps",
+    "basin",
+    "check_min_swap_pos",
     "fit_windows",
     "window_model",
     "window_strengths",
@@ -50,19 +67,13 @@ __all__ = [
     "yoking_index",
 ]
 
-#: Bounds of the power-law exponent ``a`` and the exponential rate ``b``.
-A_BOUNDS = (0.0, 10.0)
-B_BOUNDS = (0.0, 10.0)
 #: Default largest lag of ``theta`` (Skrill & Norman-Haignere used 20 words).
 MAX_DELTA = 20
-
-_LOWER = np.array([A_BOUNDS[0], B_BOUNDS[0], 0.0])
-_UPPER = np.array([A_BOUNDS[1], B_BOUNDS[1], 1.0])
-_DAMPING0 = 1e-3
-#: Polish steps all starts take before clearly worse ones are dropped.
-_RACE_STEPS = 5
-#: Start of scipy-style fits, polished alongside the grid starts.
-_FIXED_START = np.array([1.0, 1.0, 0.5])
+#: Default earliest swap position a window may reach back to: 0, every position
+#: ``m >= max_delta`` is measured.
+MIN_SWAP_POS = 0
+#: Skrill & Norman-Haignere's code measures only positions with ``m - max_delta >= 2``.
+REFERENCE_MIN_SWAP_POS = 2
 
 
 # --------------------------------------------------------------------------- D
@@ -182,7 +193,17 @@ def _check_d(d: Any) -> xr.DataArray:
 
 
 # --------------------------------------------------------------------------- theta
-def window_theta(d: xr.DataArray, max_delta: int = MAX_DELTA) -> xr.DataArray:
+def check_min_swap_pos(min_swap_pos: Any) -> int:
+    """``min_swap_pos`` as an int, or a ToposcopeError naming the allowed values."""
+    if isinstance(min_swap_pos, bool) or not isinstance(min_swap_pos, (int, np.integer)) or min_swap_pos < 0:
+        raise ToposcopeError(
+            f"min_swap_pos must be a non-negative integer (0: every position, {REFERENCE_MIN_SWAP_POS}: the "
+            f"reference code's rule), got {min_swap_pos!r}"
+        )
+    return int(min_swap_pos)
+
+
+def window_theta(d: xr.DataArray, max_delta: int = MAX_DELTA, min_swap_pos: int = MIN_SWAP_POS) -> xr.DataArray:
     """Normalised window ``theta[unit, delta] = median_m D[m - delta, m] / D[m, m]``.
 
     Parameters
@@ -190,24 +211,35 @@ def window_theta(d: xr.DataArray, max_delta: int = MAX_DELTA) -> xr.DataArray:
     d : xr.DataArray, dims (swap_pos, measured_pos, unit)
         From :class:`SwapAccumulator`.
     max_delta : int
-        Largest lag; positions ``m >= max_delta`` are used.
+        Largest lag.
+    min_swap_pos : int
+        Earliest swap position a measured window may reach back to: the
+        positions ``m`` with ``m - max_delta >= min_swap_pos`` are used. ``0``
+        (default) uses every position whose lags are all defined;
+        :data:`REFERENCE_MIN_SWAP_POS` (2) is the rule of Skrill &
+        Norman-Haignere's code, which never lets a window reach the first two
+        words.
 
     Returns
     -------
     xr.DataArray, dims (unit, delta), float64
         ``theta[:, 0] = 1``. NaN for units whose diagonal ``D[m, m]`` is 0 at
-        every position (they never respond to their own word).
+        every position (they never respond to their own word). Attrs
+        ``max_delta``, ``min_swap_pos`` and ``positions_used``.
     """
     d = _check_d(d)
     length = d.sizes["measured_pos"]
     check_positive_int("max_delta", max_delta)
-    if length <= max_delta:
+    check_min_swap_pos(min_swap_pos)
+    first = max_delta + int(min_swap_pos)
+    if length <= first:
         raise ToposcopeError(
-            f"sequences of {length} words are shorter than the window: theta up to delta={max_delta} needs "
-            f"at least {max_delta + 1} words; use longer sequences or a smaller max_delta"
+            f"sequences of {length} words are shorter than the window: theta up to delta={max_delta} with "
+            f"min_swap_pos={min_swap_pos} needs at least {first + 1} words; use longer sequences, a smaller "
+            f"max_delta or a smaller min_swap_pos"
         )
     values = np.asarray(d.values, dtype=np.float64)
-    measured = np.arange(max_delta, length)
+    measured = np.arange(first, length)
     lags = np.arange(max_delta + 1)
     window = values[measured[:, None] - lags[None, :], measured[:, None]]  # (M, K, U)
     diagonal = values[measured, measured][:, None, :]  # (M, 1, U)
@@ -219,248 +251,8 @@ def window_theta(d: xr.DataArray, max_delta: int = MAX_DELTA) -> xr.DataArray:
     theta[dead] = np.nan
     coords = {"delta": lags, **_unit_coords(d, values.shape[2])}
     return xr.DataArray(theta, dims=("unit", "delta"), coords=coords, name="theta",
-                        attrs={"max_delta": int(max_delta), "positions_used": len(measured)})
-
-
-# --------------------------------------------------------------------------- fit
-def window_model(delta: Any, a: Any, b: Any, c: Any) -> np.ndarray:
-    """``c (delta + 1)^-a + (1 - c) exp(-b delta)``, broadcast over its arguments."""
-    delta = np.asarray(delta, dtype=np.float64)
-    return c * (delta + 1.0) ** (-np.asarray(a, dtype=np.float64)) + (1 - np.asarray(c)) * np.exp(-np.asarray(b) * delta)
-
-
-def _grid(bounds: tuple[float, float], size: int) -> np.ndarray:
-    # Windows change fastest at small exponents and rates: space the grid geometrically.
-    low, high = bounds
-    return np.unique(np.concatenate([[low], np.geomspace(max(low, 1e-2), high, size - 1)]))
-
-
-def _best_c(tq: np.ndarray, qq: np.ndarray) -> np.ndarray:
-    """Least-squares c for fixed (a, b), clipped to [0, 1]; 0.5 where the two bases coincide."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(qq > 1e-300, tq / np.where(qq > 1e-300, qq, 1.0), 0.5)
-    return np.clip(c, 0.0, 1.0)
-
-
-#: Bands of the exponential rate b whose best grid points are each polished: the
-#: fit has separate local minima for a slow exponential (a near-constant floor),
-#: a moderate one and a fast one, and a coarse grid can rank them wrongly.
-B_BANDS = ((0.0, 0.1), (0.1, 1.0), (1.0, np.inf))
-
-
-def _grid_starts(theta: np.ndarray, delta: np.ndarray, grid_size: int) -> np.ndarray:
-    """Best grid point (a, b, c) of each band of b per unit, shape (n_bands, U, 3).
-
-    Each (a, b) of the grid gets the unit's optimal clipped c.
-    """
-    a_grid, b_grid = _grid(A_BOUNDS, grid_size), _grid(B_BOUNDS, grid_size)
-    power = (delta[None, :] + 1.0) ** (-a_grid[:, None])  # (Ga, K)
-    expo = np.exp(-b_grid[:, None] * delta[None, :])  # (Gb, K)
-    pe, ee, pp = power @ expo.T, np.einsum("jk,jk->j", expo, expo), np.einsum("ik,ik->i", power, power)
-    qq = pp[:, None] - 2 * pe + ee[None, :]  # <p - e, p - e>, (Ga, Gb)
-    tp, te, tt = theta @ power.T, theta @ expo.T, np.einsum("uk,uk->u", theta, theta)
-    # r = theta - e, q = p - e: SSE(c) = <r, r> - 2 c <r, q> + c^2 <q, q>
-    rq = tp[:, :, None] - te[:, None, :] - pe[None] + ee[None, None, :]
-    rr = (tt[:, None] - 2 * te + ee[None, :])[:, None, :]
-    c = _best_c(rq, qq[None])
-    sse = (rr - c * (2 * rq - c * qq[None])).reshape(len(theta), -1)
-    c = c.reshape(len(theta), -1)
-    a_flat, b_flat = np.repeat(a_grid, len(b_grid)), np.tile(b_grid, len(a_grid))
-    rows = np.arange(len(theta))
-    starts = np.empty((len(B_BANDS), len(theta), 3))
-    for k, (low, high) in enumerate(B_BANDS):
-        inside = (b_flat >= low) & (b_flat < high)
-        index = np.where(inside[None], sse, np.inf).argmin(axis=1)
-        starts[k] = np.stack([a_flat[index], b_flat[index], c[rows, index]], axis=1)
-    return starts
-
-
-def _bases(delta: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Power-law and exponential bases at each unit's (a, b); shapes (U, K)."""
-    return np.exp(-p[:, 0:1] * np.log1p(delta)[None, :]), np.exp(-p[:, 1:2] * delta[None, :])
-
-
-def _with_best_c(theta: np.ndarray, p: np.ndarray, power: np.ndarray, expo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``p`` with c set to its clipped optimum for its (a, b), and the resulting SSE."""
-    q = power - expo
-    r = theta - expo
-    rq, qq = np.einsum("uk,uk->u", r, q), np.einsum("uk,uk->u", q, q)
-    c = _best_c(rq, qq)
-    out = p.copy()
-    out[:, 2] = c
-    sse = np.einsum("uk,uk->u", r, r) - 2 * c * rq + c * c * qq
-    return out, np.maximum(sse, 0.0)
-
-
-def _sse(theta: np.ndarray, delta: np.ndarray, p: np.ndarray) -> np.ndarray:
-    residual = theta - window_model(delta[None, :], p[:, 0:1], p[:, 1:2], p[:, 2:3])
-    return np.einsum("uk,uk->u", residual, residual)
-
-
-def _solve3(m: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Solve the symmetric systems ``m x = v``, shapes (U, 3, 3) and (U, 3), by cofactors.
-
-    ``np.linalg.solve`` costs more in per-call overhead than the arithmetic for
-    3 x 3 systems; the adjugate formula is exact for these well-damped systems.
-    """
-    a, b, c = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
-    d, e, f = m[:, 1, 1], m[:, 1, 2], m[:, 2, 2]
-    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
-    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
-    det = a * c00 + b * c01 + c * c02
-    det = np.where(np.abs(det) > 1e-300, det, 1e-300)
-    x0 = (c00 * v[:, 0] + c01 * v[:, 1] + c02 * v[:, 2]) / det
-    x1 = (c01 * v[:, 0] + c11 * v[:, 1] + c12 * v[:, 2]) / det
-    x2 = (c02 * v[:, 0] + c12 * v[:, 1] + c22 * v[:, 2]) / det
-    return np.stack([x0, x1, x2], axis=1)
-
-
-def _polish(theta: np.ndarray, delta: np.ndarray, p: np.ndarray, iterations: int,
-            tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Box-constrained Levenberg-Marquardt on many fits at once; returns (params, SSE).
-
-    Parameters at a bound whose gradient points outside are frozen for the step
-    (projected Newton), the rest take a damped Gauss-Newton step that is then
-    clipped to the box; ``c`` is then set to its closed-form optimum for the
-    new (a, b), and a fit keeps the step only if its SSE drops. A fit stops
-    once a kept step improves its SSE by at most ``tol`` or its damping passes
-    1e8 (no descent left).
-    """
-    log_delta = np.log1p(delta)[None, :]
-    power, expo = _bases(delta, p)
-    p, sse = _with_best_c(theta, p, power, expo)
-    damping = np.full(len(p), _DAMPING0)
-    active = np.arange(len(p))
-    for _ in range(iterations):
-        if active.size == 0:
-            break
-        t, q, pw, ex = theta[active], p[active], power[active], expo[active]
-        c = q[:, 2:3]
-        residual = t - (c * pw + (1 - c) * ex)
-        columns = (-c * log_delta * pw, -(1 - c) * delta[None, :] * ex, pw - ex)
-        # J^T J and J^T r from the three Jacobian columns: far faster than a batched einsum.
-        jtj = np.empty((len(active), 3, 3))
-        for i in range(3):
-            for j in range(i, 3):
-                jtj[:, i, j] = jtj[:, j, i] = np.einsum("uk,uk->u", columns[i], columns[j])
-        grad = np.stack([np.einsum("uk,uk->u", col, residual) for col in columns], axis=1)
-        frozen = ((q <= _LOWER) & (grad < 0)) | ((q >= _UPPER) & (grad > 0))
-        free = (~frozen).astype(np.float64)
-        diag = np.diagonal(jtj, axis1=1, axis2=2)
-        scale = damping[active][:, None] * (diag + 1e-9 * diag.max(axis=1, keepdims=True) + 1e-12)
-        system = jtj * free[:, :, None] * free[:, None, :]
-        system[:, [0, 1, 2], [0, 1, 2]] += np.where(free > 0, scale, 1.0)
-        trial = np.clip(q + _solve3(system, grad * free), _LOWER, _UPPER)
-        trial_power, trial_expo = _bases(delta, trial)
-        trial, trial_sse = _with_best_c(t, trial, trial_power, trial_expo)
-        old = sse[active]
-        better = trial_sse < old
-        kept = active[better]
-        p[kept], sse[kept] = trial[better], trial_sse[better]
-        power[kept], expo[kept] = trial_power[better], trial_expo[better]
-        damping[active] = np.where(better, damping[active] * 0.3, damping[active] * 10.0)
-        small = better & (old - trial_sse <= tol)
-        active = active[~(small | (damping[active] > 1e8))]
-    return p, sse
-
-
-def _fit(theta: np.ndarray, delta: np.ndarray, grid_size: int, iterations: int, tol: float,
-         chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """Polish several starts per unit and keep each unit's lowest SSE.
-
-    The starts are the best grid point of each band of b and the fixed start
-    (1, 1, 0.5) that per-unit fits customarily use. All take a few steps together; starts whose SSE is then more than
-    twice their unit's best (plus 1e-6) are dropped, since a basin that much
-    worse is not caught up by the remaining steps, and the rest are polished to
-    the end. Units go in chunks so that every temporary stays small (cache-sized).
-    """
-    params, sse = np.empty((len(theta), 3)), np.empty(len(theta))
-    warmup = min(_RACE_STEPS, iterations)
-    for first in range(0, len(theta), chunk):
-        block = theta[first:first + chunk]
-        # The grid's band starts, plus the customary fixed start (1, 1, 0.5).
-        starts = _grid_starts(block, delta, grid_size)
-        starts = np.concatenate([starts, np.broadcast_to(_FIXED_START, (1, len(block), 3))])
-        n_starts, n = len(starts), len(block)
-        tiled = np.tile(block, (n_starts, 1))
-        fitted, fitted_sse = _polish(tiled, delta, starts.reshape(-1, 3), warmup, tol)
-        best = fitted_sse.reshape(n_starts, n).min(axis=0)
-        alive = np.flatnonzero(fitted_sse <= 2 * np.tile(best, n_starts) + 1e-6)
-        fitted[alive], fitted_sse[alive] = _polish(tiled[alive], delta, fitted[alive], iterations - warmup, tol)
-        fitted_sse = fitted_sse.reshape(n_starts, n)
-        winner = fitted_sse.argmin(axis=0)
-        rows = np.arange(n)
-        params[first:first + n] = fitted.reshape(n_starts, n, 3)[winner, rows]
-        sse[first:first + n] = fitted_sse[winner, rows]
-    return params, sse
-
-
-def fit_windows(
-    theta: xr.DataArray,
-    *,
-    grid_size: int = 16,
-    iterations: int = 30,
-    tol: float = 1e-10,
-    chunk: int = 1024,
-) -> xr.Dataset:
-    """Fit ``theta ~ c (delta+1)^-a + (1-c) exp(-b delta)`` to every unit at once.
-
-    For fixed ``(a, b)`` the best ``c`` is a clipped least-squares ratio, so
-    every unit is first scored on a ``grid_size x grid_size`` grid of ``(a, b)``
-    (geometric, including 0) with its own best ``c``. The best grid point of
-    each band of ``b`` (:data:`B_BANDS`) and the fixed start ``(1, 1, 0.5)`` are
-    then polished together by a vectorised box-constrained Levenberg-Marquardt
-    (starts far behind after a few steps are dropped), and each unit keeps its
-    lowest SSE. ``benchmarks/bench_integration.py`` compares this with
-    :func:`scipy.optimize.curve_fit` per unit.
-
-    Parameters
-    ----------
-    theta : xr.DataArray, dims (unit, delta)
-        From :func:`window_theta`; coord ``delta`` gives the lags (``0..K``).
-    grid_size : int
-        Grid points per parameter.
-    iterations : int
-        Largest number of polish steps.
-    tol : float
-        SSE improvement of a step at or below which a unit stops.
-    chunk : int
-        Units fitted together (memory ~ ``chunk * grid_size^2 * 40`` bytes).
-
-    Returns
-    -------
-    xr.Dataset
-        ``a``, ``b``, ``c``, ``r2`` and ``sse`` per unit (dim ``unit``, unit
-        coords kept); NaN for units whose theta holds NaN. ``r2`` is
-        ``1 - SSE / sum((theta - mean theta)^2)``.
-    """
-    if not isinstance(theta, xr.DataArray) or set(theta.dims) != {"unit", "delta"}:
-        raise ToposcopeError("theta must be an xr.DataArray with dims ('unit', 'delta'); make it with window_theta")
-    theta = theta.transpose("unit", "delta")
-    delta = np.asarray(theta["delta"].values if "delta" in theta.coords else np.arange(theta.sizes["delta"]),
-                       dtype=np.float64)
-    if delta.size < 4 or np.any(delta < 0):
-        raise ToposcopeError(f"theta needs at least 4 non-negative lags to fit 3 parameters, got delta={delta.tolist()}")
-    check_positive_int("grid_size", grid_size)
-    values = np.asarray(theta.values, dtype=np.float64)
-    ok = np.isfinite(values).all(axis=1)
-    params = np.full((len(values), 3), np.nan)
-    sse = np.full(len(values), np.nan)
-    if ok.any():
-        params[ok], sse[ok] = _fit(values[ok], delta, max(grid_size, 2), iterations, tol, chunk)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        total = np.sum((values - values.mean(axis=1, keepdims=True)) ** 2, axis=1)
-        r2 = np.where(total > 0, 1 - sse / np.where(total > 0, total, 1.0), np.nan)
-    coords = _unit_coords(theta, len(values))
-    out = xr.Dataset(
-        {"a": ("unit", params[:, 0]), "b": ("unit", params[:, 1]), "c": ("unit", params[:, 2]),
-         "r2": ("unit", r2), "sse": ("unit", sse)},
-        coords=coords,
-        attrs={"model": "theta ~ c (delta+1)^-a + (1-c) exp(-b delta)", "a_bounds": list(A_BOUNDS),
-               "b_bounds": list(B_BOUNDS), "c_bounds": [0.0, 1.0], "max_delta": int(delta.max()),
-               "grid_size": int(grid_size), "n_failed": int((~ok).sum())},
-    )
-    return out
+                        attrs={"max_delta": int(max_delta), "min_swap_pos": int(min_swap_pos),
+                               "positions_used": len(measured)})
 
 
 # --------------------------------------------------------------------------- yoking

@@ -18,6 +18,12 @@ def _yoked(text: str) -> tuple[int, int] | None:
     return int(count), int(length)
 
 
+def _non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--min-swap-pos takes a non-negative integer (0 or 2), got {text!r}")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--corpus", required=True,
@@ -30,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--yoked", type=_yoked, default=(5, 12), metavar="NxL",
                         help="structure-yoked sequences of N sentences of L words (default 5x12); 'none' to skip")
     parser.add_argument("--max-delta", type=int, default=20, help="largest lag of theta (default 20)")
+    parser.add_argument("--min-swap-pos", type=_non_negative, default=0, metavar="N",
+                        help="measure positions m with m - max_delta >= N (default 0: every position whose lags "
+                             "are all defined; 2 follows Skrill & Norman-Haignere's code)")
+    parser.add_argument("--fit", choices=("published", "global"), default="published",
+                        help="published (default): curve_fit's optimum from p0 = (1, 1, 0.5) within the bounds, "
+                             "as the paper; global: lowest error over a grid of starts (often the other basin)")
     parser.add_argument("--unswappable", choices=("raise", "skip"), default="raise",
                         help="a word whose POS has no single-token replacement: stop (raise) or drop its sequence")
     parser.add_argument("--no-figures", action="store_true", help="write the netCDF only")
@@ -48,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.corpus, seed=args.seed)
     layers = [name for name in args.layers.split(",") if name] if args.layers else None
     windows = measure_windows(subject, corpus, length=args.length, n_sequences=args.n_sequences, yoked=args.yoked,
-                              max_delta=args.max_delta, layers=layers, seed=args.seed,
+                              max_delta=args.max_delta, min_swap_pos=args.min_swap_pos, fit=args.fit,
+                              layers=layers, seed=args.seed,
                               unswappable=args.unswappable, batch_size=args.batch_size, device=args.device,
                               progress=not args.quiet)
     output = Path(args.output)
@@ -61,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"median per layer:\n  {'layer':<{width}}  " + "  ".join(f"{n:>7}" for n in names))
     for layer, values in medians.items():
         print(f"  {layer:<{width}}  " + "  ".join(f"{values[n]:>7.3f}" for n in names))
+    print(f"fit: {windows.attrs.get('fit')}; ambiguous (other basin within {windows.attrs.get('ambiguity', 0):.0%} "
+          f"SSE): {int(windows['ambiguous'].sum())} of {windows.sizes['unit']} units")
     if not args.no_figures:
         from toposcope.plot.sheet import save_figure
         from toposcope.plot.windows import plot_theta, plot_window_maps, plot_window_rgb

@@ -6,8 +6,8 @@ file stem              what                                         needs result
 fig5b_windows          TopoNets Fig. 5B: power-law (red, ``c``)     ``windows``
                        and exponential (green, ``1 - c``) strength
                        maps, two rows per model (by tau), one column
-                       per layer, plus median ``c`` (and yoking) per
-                       layer coloured by tau
+                       per layer, ambiguous fits grey, plus median
+                       ``c`` (and yoking) per layer coloured by tau
 topolm_localizer       TopoLM: sentences vs non-words t-maps per    ``localizer`` with a
                        layer, language-selective units outlined,    sentences-vs-* contrast
                        Moran's I per layer per model
@@ -117,6 +117,8 @@ def _fig5b(run: Run, folder: Path) -> list[Path]:
         index = _unit_block(result, layers)
         c = np.asarray(result["c"].values, dtype=np.float64)[index]
         variables = {"c": c, "exponential": 1.0 - c}
+        if "ambiguous" in result:  # drawn grey: the other basin fits within the margin
+            variables["ambiguous"] = np.asarray(result["ambiguous"].values, dtype=bool)[index]
         if "yoking" in result:
             variables["yoking"] = np.asarray(result["yoking"].values, dtype=np.float64)[index]
         attrs = {"model": model, "tau": np.nan if taus[model] is None else taus[model]}
@@ -129,6 +131,8 @@ def _fig5b(run: Run, folder: Path) -> list[Path]:
             for key in ("yoking", "r2"):
                 row[f"median_{key}"] = float(np.nanmedian(np.asarray(result[key].values)[index][inside])) \
                     if key in result else np.nan
+            row["fraction_ambiguous"] = float(variables["ambiguous"][inside].mean()) if "ambiguous" in variables \
+                else np.nan
             rows.append(row)
     stem = folder / "fig5b_windows"
     return [*save_figure(figure, stem), write_netcdf(data, stem.with_suffix(".nc")),

@@ -3,7 +3,7 @@
 :func:`plot_window_rows` draws TopoNets Fig. 5B: for every model two rows of
 sheet maps, one panel per layer, red = power-law strength ``c`` and green =
 exponential strength ``1 - c`` (white = 0, full colour = 1, one scale for every
-model and layer), and a summary panel of the per-layer medians, one line per
+model and layer; units whose fit is ``ambiguous`` grey), and a summary panel of the per-layer medians, one line per
 model coloured by its TopoLoss strength ``tau``.
 
 :func:`plot_tmap_rows` draws TopoLM-style t-maps: one row per (model, analysis),
@@ -26,6 +26,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError
 from toposcope.plot.sheet import color_limits, grid_image, layer_labels, plot_sheet
+from toposcope.plot.windows import mask_ambiguous
 
 __all__ = ["TmapRow", "layer_units", "mask_outline", "plot_tmap_rows", "plot_window_rows"]
 
@@ -44,7 +45,8 @@ def layer_units(data: xr.Dataset | xr.DataArray, layer: str) -> np.ndarray:
 
 
 def plot_window_rows(
-    results: Mapping[str, xr.Dataset], layers: Sequence[str], colors: Mapping[str, Any] | None = None,
+    results: Mapping[str, xr.Dataset], layers: Sequence[str], colors: Mapping[str, Any] | None = None, *,
+    grey_ambiguous: bool = True,
 ) -> Any:
     """TopoNets Fig. 5B: power-law and exponential strength maps, two rows per model, and the layer medians.
 
@@ -58,6 +60,9 @@ def plot_window_rows(
     colors : mapping of str to colour, optional
         Model label -> colour of its summary lines (e.g. shaded by tau); a
         colour cycle by default.
+    grey_ambiguous : bool
+        Draw units whose fit is ``ambiguous`` grey in both rows (results
+        without that variable are drawn as they are).
 
     Returns
     -------
@@ -77,10 +82,13 @@ def plot_window_rows(
     rows: dict[str, list[Any]] = {"power": [], "exponential": []}
     for i, (model, data) in enumerate(results.items()):
         c = data["c"]
+        ambiguous = data["ambiguous"] if grey_ambiguous and "ambiguous" in data else None
         for j, layer in enumerate(layers):
-            part = c.isel(unit=layer_units(c, layer))
+            index = layer_units(c, layer)
+            part = c.isel(unit=index)
             for k, (values, cmap, kind) in enumerate(((part, POWER_LAW_CMAP, "power"),
                                                        (1.0 - part, EXPONENTIAL_CMAP, "exponential"))):
+                values, cmap = mask_ambiguous(values, None if ambiguous is None else ambiguous.isel(unit=index), cmap)
                 ax = figure.add_subplot(grid[2 * i + k, j])
                 plot_sheet(values, ax=ax, cmap=cmap, vmin=0.0, vmax=1.0, colorbar=False,
                            title=labels[layer] if i == 0 and k == 0 else None)

@@ -7,6 +7,11 @@ strength ``c``, green = exponential strength ``1 - c``, blue = sentence-yoked
 strength (the yoking index scaled to [0, 1] by its 99th percentile over all
 layers), one panel per layer. :func:`plot_theta` draws mean ``theta`` curves
 per layer with the fitted model.
+
+Units whose fit is ``ambiguous`` (the other basin fits within the margin, so
+``c`` does not say which component is which) are drawn grey
+(:data:`AMBIGUOUS_COLOR`) wherever a map is coloured by ``c``, unless
+``grey_ambiguous=False``; on scattered (non-grid) sheets they are left blank.
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ from toposcope._validation import ToposcopeError
 from toposcope.analysis.integration import window_model, window_strengths
 from toposcope.plot.sheet import grid_image, layer_labels, plot_sheet
 
-__all__ = ["WINDOW_VARIABLES", "plot_localizer", "plot_theta", "plot_window_maps", "plot_window_rgb"]
+__all__ = ["AMBIGUOUS_COLOR", "WINDOW_VARIABLES", "mask_ambiguous", "plot_localizer", "plot_theta",
+           "plot_window_maps", "plot_window_rgb"]
+
+#: Colour of units with an ambiguous fit (and of units without one) in maps coloured by ``c``.
+AMBIGUOUS_COLOR = (0.6, 0.6, 0.6)
 
 #: Variables drawn by :func:`plot_window_maps`, with colour limits (None: data range) and labels.
 WINDOW_VARIABLES = {
@@ -45,6 +54,24 @@ def _layer(values: xr.DataArray, layer: str) -> xr.DataArray:
     return values.isel(unit=np.flatnonzero(np.asarray(values["layer"].values).astype(str) == layer))
 
 
+def mask_ambiguous(values: xr.DataArray, ambiguous: xr.DataArray | None, cmap: str | Any) -> tuple[xr.DataArray, Any]:
+    """``values`` set to NaN at ambiguous units, and ``cmap`` drawing NaN in :data:`AMBIGUOUS_COLOR`.
+
+    Parameters
+    ----------
+    values : xr.DataArray, dims (unit,)
+    ambiguous : xr.DataArray of bool, dims (unit,), or None
+        The same units as ``values``; ``None`` leaves ``values`` as they are.
+    cmap : str or Colormap
+    """
+    from matplotlib import colormaps
+
+    colour_map = (colormaps[cmap] if isinstance(cmap, str) else cmap).with_extremes(bad=AMBIGUOUS_COLOR)
+    if ambiguous is None:
+        return values, colour_map
+    return values.where(~np.asarray(ambiguous.values, dtype=bool)), colour_map
+
+
 def _figure(rows: int, cols: int, size: float = 2.6) -> tuple[Any, np.ndarray]:
     from matplotlib.figure import Figure
 
@@ -53,7 +80,8 @@ def _figure(rows: int, cols: int, size: float = 2.6) -> tuple[Any, np.ndarray]:
     return figure, axes
 
 
-def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None) -> Any:
+def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None, *,
+                     grey_ambiguous: bool = True) -> Any:
     """Maps of the window parameters, rows = layers, columns = variables.
 
     Parameters
@@ -63,6 +91,8 @@ def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None)
         :func:`toposcope.analysis.integration.fit_windows` (unit coords ``x``, ``y``, ``layer``).
     variables : sequence of str, optional
         Among ``a``, ``b``, ``c``, ``r2``, ``yoking``; those present by default.
+    grey_ambiguous : bool
+        Draw the ``c`` of ambiguous units grey (when the result has ``ambiguous``).
 
     Returns
     -------
@@ -75,6 +105,7 @@ def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None)
     layers = _layers(result)
     short = layer_labels(layers)
     figure, axes = _figure(len(layers), len(chosen))
+    greyed = grey_ambiguous and "ambiguous" in result
     for j, name in enumerate(chosen):
         (low, high), label = WINDOW_VARIABLES.get(name, ((None, None), name))
         values = result[name]
@@ -82,11 +113,15 @@ def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None)
         finite = finite[np.isfinite(finite)]
         center = 0.0 if name == "yoking" else None
         vmax = high if high is not None else (float(np.percentile(finite, 99)) if finite.size else None)
+        bar_label = f"{label} (grey: ambiguous)" if name == "c" and greyed else label
         for i, layer in enumerate(layers):
-            plot_sheet(_layer(values, layer), ax=axes[i, j], vmin=low if center is None else None,
+            part, cmap = _layer(values, layer), None
+            if name == "c" and greyed:
+                part, cmap = mask_ambiguous(part, _layer(result["ambiguous"], layer), "viridis")
+            plot_sheet(part, ax=axes[i, j], cmap=cmap, vmin=low if center is None else None,
                        vmax=vmax if center is None else (float(np.percentile(np.abs(finite), 99)) if finite.size
                                                          else None),
-                       center=center, colorbar=i == len(layers) - 1, label=label,
+                       center=center, colorbar=i == len(layers) - 1, label=bar_label,
                        title=f"{label}\n{short[layer]}" if i == 0 else short[layer])
     return figure
 
@@ -106,22 +141,30 @@ def _rgb_image(strength: xr.DataArray) -> tuple[np.ndarray, tuple[float, float, 
     return np.clip(rgb, 0, 1), (origin[0] - 0.5, origin[0] + w - 0.5, origin[1] + h - 0.5, origin[1] - 0.5)
 
 
-def plot_window_rgb(result: xr.Dataset, yoking_scale: float | None = None, title: str | None = None) -> Any:
+def plot_window_rgb(result: xr.Dataset, yoking_scale: float | None = None, title: str | None = None, *,
+                    grey_ambiguous: bool = True) -> Any:
     """Fig. 5B-style composite per layer: red = power law, green = exponential, blue = sentence-yoked.
 
     Parameters
     ----------
     result : xr.Dataset
-        With ``c`` (and ``yoking``) per unit.
+        With ``c`` (and ``yoking``, ``ambiguous``) per unit.
     yoking_scale : float, optional
         Yoking index that maps to full blue; the 99th percentile of the
         positive indices of all layers by default (one scale for every layer).
+    grey_ambiguous : bool
+        Draw ambiguous units grey (when the result has ``ambiguous``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     strength = window_strengths(result, yoking_scale)
+    greyed = grey_ambiguous and "ambiguous" in result
+    if greyed:
+        ambiguous = xr.DataArray(np.asarray(result["ambiguous"].values, dtype=bool), dims=("unit",))
+        grey = xr.DataArray(np.asarray(AMBIGUOUS_COLOR), dims=("channel",))
+        strength = xr.where(ambiguous, grey, strength).transpose("unit", "channel").assign_coords(strength.coords)
     layers = _layers(result)
     short = layer_labels(layers)
     figure, axes = _figure(1, len(layers))
@@ -138,7 +181,8 @@ def plot_window_rgb(result: xr.Dataset, yoking_scale: float | None = None, title
         ax.set_title(short[layer], fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    figure.suptitle(title or "red: power law (c)   green: exponential (1 - c)   blue: sentence-yoked", fontsize=10)
+    default = "red: power law (c)   green: exponential (1 - c)   blue: sentence-yoked"
+    figure.suptitle(title or (default + ("   grey: ambiguous" if greyed else "")), fontsize=10)
     return figure
 
 

@@ -147,7 +147,8 @@ def _windows(subject, stimuli, params, cache):
     from toposcope.workflows.windows import load_corpus, measure_windows
 
     corpus = load_corpus(params.get("corpus", "synthetic"), seed=params.get("seed", 0))
-    keys = ("length", "n_sequences", "n_yoked", "max_delta", "unswappable", "seed", "batch_size")
+    keys = ("length", "n_sequences", "n_yoked", "max_delta", "min_swap_pos", "fit", "unswappable", "seed",
+            "batch_size")
     yoked = params.get("yoked", (5, 12))
     return measure_windows(subject, corpus, yoked=tuple(yoked) if yoked else None, layers=params.get("layers"),
                            progress=_PROGRESS.get(), **{k: params[k] for k in keys if k in params})

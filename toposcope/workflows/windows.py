@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from toposcope._validation import ToposcopeError, check_positive_int
+from toposcope._validation import ToposcopeError, check_option, check_positive_int
 from toposcope.analysis import integration
 from toposcope.extraction import extract
 from toposcope.io import provenance
@@ -118,8 +118,8 @@ def swap_differences(
 
 def integration_windows(
     model: Any, natural: SwapSet, yoked: SwapSet | None = None, *, layers: Iterable[str] | str | None = None,
-    tokenizer: Any = None, max_delta: int = integration.MAX_DELTA, batch_size: int = 64, device: str = "cpu",
-    progress: bool = True, keep_d: bool = False,
+    tokenizer: Any = None, max_delta: int = integration.MAX_DELTA, min_swap_pos: int = integration.MIN_SWAP_POS,
+    fit: str = "published", batch_size: int = 64, device: str = "cpu", progress: bool = True, keep_d: bool = False,
 ) -> xr.Dataset:
     """Windows of every unit: ``theta``, the power-law/exponential fit and the yoking index.
 
@@ -136,6 +136,15 @@ def integration_windows(
         Layers to hook; all topographic layers by default.
     max_delta : int
         Largest lag of ``theta``.
+    min_swap_pos : int
+        Positions ``m`` with ``m - max_delta >= min_swap_pos`` are measured
+        (:func:`~toposcope.analysis.integration.window_theta`): 0 (default) uses
+        every position whose lags are all defined; 2 is the reference code's rule.
+    fit : {"published", "global"}
+        The fit (:func:`~toposcope.analysis.integration.fit_windows`):
+        ``"published"`` (default) gives curve_fit's optimum from
+        ``p0 = (1, 1, 0.5)``, as Skrill & Norman-Haignere; ``"global"`` the
+        lowest SSE over a grid of starts.
     keep_d : bool
         Also return ``D`` (and ``D_yoked``), dims (swap_pos, measured_pos, unit).
 
@@ -143,20 +152,26 @@ def integration_windows(
     -------
     xr.Dataset
         Per unit (dim ``unit`` with coords ``layer``, ``x``, ``y``): ``a``, ``b``,
-        ``c``, ``r2``, ``sse`` and ``yoking``; ``theta`` (unit, delta).
+        ``c``, ``r2``, ``sse``, ``converged``, ``sse_other``, ``ambiguous`` and
+        ``yoking``; ``theta`` (unit, delta). Attrs record the fit that ran.
     """
+    # Options are checked before any forward pass: a bad one must not cost the swaps.
+    check_option("fit", fit, tuple(integration.FITS), hint="'published' reproduces curve_fit from p0 = (1, 1, 0.5)")
+    check_positive_int("max_delta", max_delta)
+    min_swap_pos = integration.check_min_swap_pos(min_swap_pos)
     # A module is hooked at ``layers`` when it becomes a Subject; a Subject or spec selects among its layers.
     is_module = not isinstance(model, (Subject, str))
     subject = as_language_subject(model, tokenizer, layers if is_module else None)
-    if natural.length <= max_delta:
+    if natural.length <= max_delta + min_swap_pos:
         raise ToposcopeError(
             f"sequences of {natural.length} words are shorter than the window: theta up to delta={max_delta} "
-            f"needs at least {max_delta + 1} words; use longer sequences or a smaller max_delta"
+            f"with min_swap_pos={min_swap_pos} needs at least {max_delta + min_swap_pos + 1} words; use longer "
+            f"sequences, a smaller max_delta or a smaller min_swap_pos"
         )
     layer_arg = None if is_module else layers
     d = swap_differences(subject, natural, layer_arg, batch_size=batch_size, device=device, progress=progress)
-    theta = integration.window_theta(d, max_delta)
-    result = integration.fit_windows(theta)
+    theta = integration.window_theta(d, max_delta, min_swap_pos)
+    result = integration.fit_windows(theta, fit=fit)
     result["theta"] = theta
     if keep_d:
         result["D"] = d
@@ -171,7 +186,7 @@ def integration_windows(
                                    yoked_set=None if yoked is None else yoked.name,
                                    yoked_sequences=None if yoked is None else yoked.n_sequences,
                                    sentence_starts=None if yoked is None else list(yoked.sentence_starts),
-                                   max_delta=max_delta))
+                                   max_delta=max_delta, min_swap_pos=min_swap_pos))
     return result
 
 
@@ -192,8 +207,9 @@ def load_corpus(spec: str | Path, *, seed: int = 0, n_sentences: int = 3000) -> 
 
 def measure_windows(
     model: Any, corpus: Corpus, *, length: int = 40, n_sequences: int = 40, yoked: tuple[int, int] | None = (5, 12),
-    n_yoked: int | None = None, max_delta: int = integration.MAX_DELTA, layers: Iterable[str] | str | None = None,
-    seed: int = 0, unswappable: str = "raise", batch_size: int = 64, device: str = "cpu", progress: bool = True,
+    n_yoked: int | None = None, max_delta: int = integration.MAX_DELTA, min_swap_pos: int = integration.MIN_SWAP_POS,
+    fit: str = "published", layers: Iterable[str] | str | None = None, seed: int = 0, unswappable: str = "raise",
+    batch_size: int = 64, device: str = "cpu", progress: bool = True,
 ) -> xr.Dataset:
     """Stimuli from a corpus, then :func:`integration_windows`: the whole method in one call.
 
@@ -209,6 +225,8 @@ def measure_windows(
         distances matched on the model's input embeddings when it has them; ``None`` skips yoking.
     n_yoked : int, optional
         Number of yoked sequences; ``n_sequences`` by default.
+    max_delta, min_swap_pos, fit
+        As in :func:`integration_windows`.
     seed, unswappable, batch_size, device, progress
         As in the functions called.
 
@@ -219,6 +237,7 @@ def measure_windows(
     """
     from toposcope.stimuli.text import natural_swaps, yoked_swaps
 
+    check_option("fit", fit, tuple(integration.FITS), hint="'published' reproduces curve_fit from p0 = (1, 1, 0.5)")
     subject = as_language_subject(model)
     natural = natural_swaps(corpus, subject.tokenizer, length=length, n_sequences=n_sequences, seed=seed,
                             unswappable=unswappable)
@@ -231,7 +250,8 @@ def measure_windows(
                                 n_sequences=n_yoked or n_sequences, embeddings=embeddings, seed=seed,
                                 unswappable=unswappable)
     return integration_windows(subject, natural, yoked_set, layers=layers, max_delta=max_delta,
-                               batch_size=batch_size, device=device, progress=progress)
+                               min_swap_pos=min_swap_pos, fit=fit, batch_size=batch_size, device=device,
+                               progress=progress)
 
 
 def layer_medians(windows: xr.Dataset) -> dict[str, dict[str, float]]:
