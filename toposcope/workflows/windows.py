@@ -83,7 +83,7 @@ def swap_differences(
     xr.DataArray, dims (swap_pos, measured_pos, unit)
         Units of all layers concatenated, with coords ``layer``, ``x``, ``y``.
     """
-    from tqdm.auto import tqdm
+    from toposcope._progress import progress_bar
 
     check_positive_int("batch_size", batch_size)
     chosen = subject.select(layers)
@@ -92,7 +92,7 @@ def swap_differences(
     per_sequence = 4 * (length + 1) * length * n_units
     step = max(1, int(memory // per_sequence))
     accumulator = None
-    bar = tqdm(total=swaps.n_sequences, desc=f"word swaps {subject.name}", unit="seq", disable=not progress)
+    bar = progress_bar(progress=progress, total=swaps.n_sequences, desc=f"word swaps {subject.name}", unit="seq")
     try:
         for first in range(0, swaps.n_sequences, step):
             indices = range(first, min(first + step, swaps.n_sequences))
