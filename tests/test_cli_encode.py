@@ -5,22 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from _one_thread import one_thread  # noqa: F401 - autouse fixture
 from _story_tree import WORDS, lebel_tree, timed_words, write_hdf5, write_textgrid
 
 from toposcope.cli import main
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two cores shared with other jobs: one BLAS / torch thread is many times faster than two here.
-    from threadpoolctl import threadpool_limits
-
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
 
 
 def _tree(root, n_stories=4, repeats=4):

@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from _one_thread import one_thread  # noqa: F401 - autouse fixture
 from conftest import shared_path
 
 from toposcope.brain.stories import StoryWords, tr_times
@@ -25,17 +26,6 @@ TR = 2.0
 PLANTED = "h.2.mlp.c_fc"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Two cores shared with other jobs: one BLAS / torch thread is many times faster than two here.
-    from threadpoolctl import threadpool_limits
-
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
 
 
 def natural_stories(n_stories: int, n_words: int) -> dict[str, StoryWords]:
