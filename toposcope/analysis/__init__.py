@@ -26,6 +26,7 @@ __all__ = [
     "smoothness",
     "spatial_stats",
     "stats",
+    "tgi",
     "topoloss",
 ]
 
