@@ -41,7 +41,7 @@ import xarray as xr
 from toposcope._validation import ToposcopeError, check_option, check_positive_int, check_seed
 from toposcope.analysis._responses import block_rows, check_responses, stimulus_blocks
 
-__all__ = ["SOLVERS", "component_maps"]
+__all__ = ["SOLVERS", "component_maps", "components_by_layer"]
 
 SOLVERS = ("auto", "covariance", "full", "randomized")
 #: Above this many units the covariance (units x units, float64) is refused.
@@ -176,3 +176,40 @@ def component_maps(
         coords={"component": component, **unit_coords, **stimulus_coords},
         attrs=attrs,
     )
+
+
+def components_by_layer(responses: Any, **options: Any) -> xr.Dataset:
+    """:func:`component_maps` of each layer of an extraction.
+
+    Parameters
+    ----------
+    responses : mapping of str to xr.DataArray
+        ``{layer: responses}`` over the same stimuli, as :func:`toposcope.extract` returns.
+    **options
+        Passed to :func:`component_maps` (``n_components``, ``solver``, ...).
+
+    Returns
+    -------
+    xr.Dataset
+        ``loadings`` (component, unit) with the layers' units one after the
+        other (told apart by the unit coord ``layer``, as multi-layer t-maps
+        are); ``explained_variance``, ``explained_variance_ratio``
+        (layers, component); ``scores`` (layers, stimulus, component);
+        ``solver`` and ``total_variance`` (layers). The per-layer dim is
+        ``layers`` (as the localizer's) because ``layer`` names the unit coord.
+    """
+    from collections.abc import Mapping
+
+    if not isinstance(responses, Mapping) or not responses:
+        raise ToposcopeError("responses must be a non-empty {layer: DataArray} mapping, as toposcope.extract returns")
+    names = [str(n) for n in responses]
+    parts = [component_maps(r, **options) for r in responses.values()]
+    loadings = xr.concat([p["loadings"] for p in parts], dim="unit", coords="minimal", compat="override",
+                         join="outer", combine_attrs="drop")
+    per_layer = xr.concat([p[["explained_variance", "explained_variance_ratio", "scores"]] for p in parts],
+                          dim="layers", coords="minimal", compat="override", combine_attrs="drop")
+    out = per_layer.assign_coords(layers=names).assign(loadings=loadings)
+    out["solver"] = ("layers", [p.attrs["solver"] for p in parts])
+    out["total_variance"] = ("layers", [p.attrs["total_variance"] for p in parts])
+    out.attrs = {k: parts[0].attrs[k] for k in ("n_components", "seed", "reference", "n_stimuli")}
+    return out

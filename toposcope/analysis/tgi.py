@@ -57,7 +57,7 @@ from toposcope.analysis._responses import block_rows, check_responses, stimulus_
 from toposcope.sheet.geometry import MAX_DENSE_UNITS
 from toposcope.sheet.torus import sheet_period, wrapped_distances
 
-__all__ = ["MAX_DISTS", "METHODS", "N_SAMPLES", "STATS", "map_side", "pair_correlations", "tgi"]
+__all__ = ["MAX_DISTS", "METHODS", "N_SAMPLES", "STATS", "map_side", "pair_correlations", "tgi", "tgi_by_layer"]
 
 #: Topoformer's ``max_dist`` values (fractions of the map side): ``np.linspace(0.1, 0.8, 8)``.
 MAX_DISTS = tuple(np.linspace(0.1, 0.8, 8).tolist())
@@ -322,3 +322,35 @@ def _sampled(corr: np.ndarray, distances: np.ndarray, thresholds: np.ndarray, st
         if len(chosen) >= 2 and d.max() > d.min():
             values[k] = _statistic(c, d, stat)
     return values, counts
+
+
+def tgi_by_layer(responses: Any, **options: Any) -> xr.Dataset:
+    """:func:`tgi` of each layer of an extraction, stacked along a ``layer`` dim.
+
+    Parameters
+    ----------
+    responses : mapping of str to xr.DataArray
+        ``{layer: responses}`` as :func:`toposcope.extract` returns.
+    **options
+        Passed to :func:`tgi` (``max_dist``, ``method``, ...).
+
+    Returns
+    -------
+    xr.Dataset
+        ``tgi`` (layer), ``stat`` and ``n_pairs`` (layer, max_dist); ``n_units``,
+        ``side`` and ``n_constant_units`` per layer; attrs the options.
+    """
+    from collections.abc import Mapping
+
+    if not isinstance(responses, Mapping) or not responses:
+        raise ToposcopeError("responses must be a non-empty {layer: DataArray} mapping, as toposcope.extract returns")
+    names, parts = [], []
+    for name, layer in responses.items():
+        result = tgi(layer, **options)
+        names.append(str(name))
+        parts.append(result.assign(n_units=result.attrs["n_units"], side=result.attrs["side"],
+                                   n_constant_units=result.attrs["n_constant_units"]))
+    out = xr.concat(parts, dim="layer", combine_attrs="drop").assign_coords(layer=names)
+    keep = ("method", "stat", "seed", "n_samples", "snap_distances", "reference", "n_stimuli")
+    out.attrs = {k: v for k, v in parts[0].attrs.items() if k in keep}
+    return out

@@ -242,9 +242,10 @@ def topoformer_config(source: Any = None, **overrides: Any) -> TopoformerConfig:
 
 
 def _from_reference(source: dict[str, Any]) -> dict[str, Any]:
-    bert = "num_transformer_layers" in source or isinstance(source.get("attention"), Mapping) \
-        or source.get("variant") == "bert"
     known = {f.name for f in fields(TopoformerConfig)}
+    if "variant" in source and set(source) <= known:
+        return dict(source)  # this module's own names (a config.json written by config_dict)
+    bert = "num_transformer_layers" in source or isinstance(source.get("attention"), Mapping)
     out: dict[str, Any] = {"variant": "bert" if bert else "classifier"}
     if bert:
         _check_fixed(source, _BERT_FIXED, "")

@@ -35,8 +35,10 @@ from toposcope._validation import ToposcopeError, check_file, check_positive_int
 from toposcope.stimuli.core import StimulusSet
 
 __all__ = [
+    "GRAMMAR_SENTENCES",
     "GRAMMAR_SUITES",
     "Suite",
+    "grammar_sentences",
     "grammar_suite",
     "grammar_suites",
     "language_suites",
@@ -254,6 +256,20 @@ def grammar_suite(name: str, n_items: int = 60, seed: int = 0) -> Suite:
 def grammar_suites(n_items: int = 60, seed: int = 0) -> list[Suite]:
     """Every grammar suite (:data:`GRAMMAR_SUITES`), ``n_items`` items each."""
     return [grammar_suite(name, n_items, seed) for name in GRAMMAR_SUITES]
+
+
+#: Sentences and seed of ``toposcope.stimuli.load("grammar")``: held out from the shipped
+#: Topoformers' training (scripts/train_topoformer.py draws with seed 0).
+GRAMMAR_SENTENCES = (1000, 12345)
+
+
+def grammar_sentences(n_sentences: int = GRAMMAR_SENTENCES[0], seed: int = GRAMMAR_SENTENCES[1]) -> StimulusSet:
+    """Random sentences of the project's grammar, as a text set (``toposcope.stimuli.load("grammar[:N]")``)."""
+    from toposcope.stimuli.grammar import generate_sentences
+
+    check_positive_int("n_sentences", n_sentences)
+    texts = [" ".join(w for w, _ in s) for s in generate_sentences(n_sentences, seed=seed)]
+    return StimulusSet(items=tuple(texts), kind="text", name=f"grammar-{n_sentences}-{seed}")
 
 
 # --------------------------------------------------------------------------- TopoLM's contrasts as suites
