@@ -521,7 +521,8 @@ def load_topoformer(
     elif checkpoint is not None and Path(checkpoint).expanduser().is_dir():
         folder = Path(checkpoint).expanduser()
     if config is None and folder is None and (checkpoint is not None or name == ""):
-        raise ToposcopeError(f"a Topoformer needs its settings; {CONFIG_HINT}")
+        raise ToposcopeError(f"a Topoformer needs its settings; {CONFIG_HINT}",
+                             cli=f"a Topoformer needs its settings; {CONFIG_HINT.replace('config=', '-O config=')}")
     source = config if config is not None else folder
     overrides = {k: v for k, v in (("sq", sq), ("sr", sr), ("mask_type", mask_type)) if v is not None}
     if name in VARIANTS:
@@ -533,6 +534,12 @@ def load_topoformer(
             raise ToposcopeError(f"the config describes a Topoformer {reread.variant}, not a {name}; "
                                  f"load it as topoformer/{reread.variant}")
 
+    tok = _tokenizer(tokenizer, folder)
+    if tok is None:
+        raise ToposcopeError("a Topoformer needs its tokenizer: pass tokenizer= a tokenizer.json or a folder "
+                             "(the one the model was trained with)",
+                             cli="a Topoformer needs its tokenizer: pass -O tokenizer=PATH (a tokenizer.json or a "
+                                 "folder: the one the model was trained with)")
     model = topoformer_model(settings, seed=seed)
     weights = _weights_in(folder) if folder is not None else (Path(checkpoint) if checkpoint is not None else None)
     if weights is not None:
@@ -546,10 +553,6 @@ def load_topoformer(
         warnings.warn(f"topoformer/{name or settings.variant} has random weights (seed {seed}); "
                       "pass checkpoint=PATH", stacklevel=2)
         identity = module_sha256(model)
-    tok = _tokenizer(tokenizer, folder)
-    if tok is None:
-        raise ToposcopeError("a Topoformer needs its tokenizer: pass tokenizer= a tokenizer.json or a folder "
-                             "(the one the model was trained with)")
     names = layer_names(settings)
     if layers is not None:
         from toposcope._validation import check_layers
