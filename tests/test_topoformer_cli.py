@@ -76,6 +76,7 @@ def test_cli_bad_input(files, tmp_path, capsys):
     assert not (tmp_path / "a.nc").exists() and not (tmp_path / "b.nc").exists()
 
 
+@pytest.mark.slow
 def test_recipe_with_in_process_models_writes_the_topoformer_figures(files, tmp_path):
     from toposcope.figures import build_figures
     from toposcope.recipes import run_recipe
