@@ -57,7 +57,8 @@ from toposcope.analysis._responses import block_rows, check_responses, stimulus_
 from toposcope.sheet.geometry import MAX_DENSE_UNITS
 from toposcope.sheet.torus import sheet_period, wrapped_distances
 
-__all__ = ["MAX_DISTS", "METHODS", "N_SAMPLES", "STATS", "map_side", "pair_correlations", "tgi", "tgi_by_layer"]
+__all__ = ["MAX_DISTS", "METHODS", "N_SAMPLES", "STATS", "check_max_dist", "map_side", "pair_correlations", "tgi",
+           "tgi_by_layer"]
 
 #: Topoformer's ``max_dist`` values (fractions of the map side): ``np.linspace(0.1, 0.8, 8)``.
 MAX_DISTS = tuple(np.linspace(0.1, 0.8, 8).tolist())
@@ -124,6 +125,11 @@ def map_side(positions: np.ndarray, period: tuple[float, float] | None) -> float
     return side
 
 
+def check_max_dist(max_dists: Any) -> np.ndarray:
+    """``max_dist`` as an array of fractions of the map side, each in (0, 1]; anything else raises."""
+    return _check_max_dists(max_dists)
+
+
 def _check_max_dists(max_dists: Any) -> np.ndarray:
     values = np.atleast_1d(np.asarray(max_dists, dtype=np.float64)) if not isinstance(max_dists, str) else None
     if values is None or values.ndim != 1 or len(values) == 0:
@@ -131,7 +137,7 @@ def _check_max_dists(max_dists: Any) -> np.ndarray:
     bad = values[~((values > 0) & (values <= 1))]
     if len(bad):
         raise ToposcopeError(
-            f"max_dist must be a fraction of the map side in (0, 1], got {bad[0]!r}; "
+            f"max_dist must be a fraction of the map side in (0, 1], got {float(bad[0])!r}; "
             "e.g. 0.3 for pairs within 30% of the side"
         )
     return values

@@ -40,10 +40,14 @@ def _max_dist(text: str | None):
 
 def run(args: argparse.Namespace) -> int:
     from toposcope._validation import ToposcopeError
-    from toposcope.analysis.tgi import tgi_by_layer
+    from toposcope.analysis.tgi import check_max_dist, tgi_by_layer
     from toposcope.stimuli import load
 
     max_dist = _max_dist(args.max_dist)
+    try:  # checked before any model loads or runs
+        check_max_dist(max_dist)
+    except ToposcopeError as error:
+        raise ToposcopeError(str(error), cli=str(error).replace("max_dist", "--max-dist")) from None
     subject = load_subject(args)
     stimuli = load(args.stimuli)
     try:
