@@ -120,7 +120,7 @@ def test_run_flags_in_range(tmp_path, capsys, monkeypatch):
     assert main(["run", str(recipe), "--retries", "-1", "-o", str(tmp_path / "o")]) == 2
     assert "--retries must be 0 or more, got -1" in _one_line_error(capsys)
     pytest.importorskip("dask.distributed")
-    from toposcope.recipes import runner
+    import toposcope.recipes.runner as runner
 
     monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT", 1)
     assert main(["run", str(recipe), "--scheduler", "tcp://127.0.0.1:9", "-o", str(tmp_path / "o")]) == 2
