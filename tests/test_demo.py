@@ -217,3 +217,18 @@ def test_demo_includes_the_language_model(demo_run):
         assert 0 < language["localizer"]["fraction_selective"][layer] < 1
     for name in ("windows.nc", "localizer.nc", "figures/windows_rgb.png"):
         assert (folder / "language" / name).is_file()
+
+
+def test_demo_shows_the_topoformer_is_more_topographic_than_its_control(demo_run):
+    _, folder = demo_run
+    summary = json.loads((folder / "summary.json").read_text())
+    topoformer = summary["topoformer"]
+    assert topoformer["models"] == {"topoformer": "topoformer/tiny", "control": "topoformer/tiny-control"}
+    # Spatial reweighting makes the output projection topographic; the control has none (TGI about 0).
+    assert topoformer["difference"]["output projection"] > 0.2
+    assert all(abs(v) < 0.05 for v in topoformer["tgi"]["control"].values())
+    held, total = topoformer["more_topographic"]
+    assert total == 5 and held >= 4
+    for name in ("tgi.nc", "suites.nc", "figures/tgi.png", "figures/suites.png"):
+        assert (folder / "topoformer" / name).is_file()
+    assert "topoformer/tiny is more topographic than its control in" in format_summary(summary)

@@ -18,6 +18,7 @@ import importlib
 from types import ModuleType
 
 __all__ = [
+    "components",
     "dimensionality",
     "integration",
     "map_similarity",
@@ -26,6 +27,8 @@ __all__ = [
     "smoothness",
     "spatial_stats",
     "stats",
+    "suites",
+    "tgi",
     "topoloss",
 ]
 

@@ -28,6 +28,12 @@ Kernel-weighted anchors (:func:`kernel_smooth`, :func:`tdann_patches`)
 The two agree in spirit, not in numbers: the grid filter smooths an
 interpolated image (its smoothed peaks are lower where units are sparse), the
 kernel mean averages the units directly.
+
+On a sheet that wraps around (a torus, as Topoformer's; the map carries unit
+coords ``wrap_x``, ``wrap_y``) both wrap: the grid filter smooths with
+``mode="wrap"`` (the units must fill a lattice of one whole period), the kernel
+anchors tile one period and weigh units the shorter way round, a patch that
+crosses an edge is one patch, and its centroid is the circular mean.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import xarray as xr
 from toposcope._validation import ToposcopeError, check_option, check_positive_int
 from toposcope.analysis._responses import check_map
 from toposcope.analysis.map_similarity import gridded
+from toposcope.sheet.torus import fold, sheet_period
 
 __all__ = [
     "SELECTIVE_T",
@@ -96,16 +103,85 @@ def smooth(
     from scipy.ndimage import gaussian_filter
 
     values, xy = check_map(tmap, what="map")
+    period = sheet_period(tmap, "map")
     image, gx, gy = gridded(values, xy, resolution)
     dx, dy = _spacing(gx), _spacing(gy)
+    if period is not None:
+        _check_torus_lattice(values, xy, gx, gy, period)
     if sigma is None:
         sigma = 2.0 * max(dx, dy)
     if not np.isfinite(sigma) or sigma < 0:
         raise ToposcopeError(f"sigma must be a non-negative number of sheet units, got {sigma!r}")
     if sigma > 0:
-        # Edges repeat the border so that a patch at the sheet's edge is not diluted.
-        image = gaussian_filter(image, sigma=(sigma / dy, sigma / dx), mode="nearest")
+        # Edges repeat the border so that a patch at the sheet's edge is not diluted;
+        # on a torus there is no edge: the far side is the neighbour.
+        mode = "wrap" if period is not None else "nearest"
+        image = gaussian_filter(image, sigma=(sigma / dy, sigma / dx), mode=mode)
     return image, gx, gy
+
+
+def _check_torus_lattice(values: np.ndarray, xy: np.ndarray, gx: np.ndarray, gy: np.ndarray,
+                         period: tuple[float, float]) -> None:
+    """A torus map must fill a lattice of exactly one period for the grid filter to wrap."""
+    lattice = len(gx) * len(gy) == len(values) and np.isin(xy[:, 0], gx).all() and np.isin(xy[:, 1], gy).all()
+    whole = all(
+        np.isclose(len(axis) * _spacing(axis), p, rtol=1e-6) for axis, p in ((gx, period[0]), (gy, period[1]))
+    )
+    if not (lattice and whole):
+        raise ToposcopeError(
+            f"the map's torus sheet (period {period[0]:g} x {period[1]:g}) is not a full lattice of one period, "
+            "so the grid filter cannot wrap it; use tdann_patches (kernel smoothing) for scattered torus units"
+        )
+
+
+def _merge_across_edges(labels: np.ndarray) -> np.ndarray:
+    """Labels of a torus image: regions that touch across an edge (8-connectivity) become one.
+
+    Labels are renumbered 1.. in the order of their first pixel, as
+    ``skimage.measure.label`` numbers them.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = int(labels.max())
+    if n == 0:
+        return labels
+    pairs = []
+    for shift in (-1, 0, 1):  # the pixel across the edge and its two diagonal neighbours
+        pairs.append((labels[:, 0], np.roll(labels[:, -1], shift)))
+        pairs.append((labels[0, :], np.roll(labels[-1, :], shift)))
+    a = np.concatenate([p[0] for p in pairs])
+    b = np.concatenate([p[1] for p in pairs])
+    both = (a > 0) & (b > 0)
+    graph = coo_matrix((np.ones(int(both.sum())), (a[both] - 1, b[both] - 1)), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    # Renumber components by their first label, which skimage numbered by first pixel.
+    first = {}
+    for comp in component:
+        first.setdefault(comp, len(first) + 1)
+    lookup = np.zeros(n + 1, dtype=labels.dtype)
+    lookup[1:] = [first[c] for c in component]
+    return lookup[labels]
+
+
+def _label(image: np.ndarray, torus: bool) -> np.ndarray:
+    from skimage.measure import label
+
+    labels = label(image, connectivity=2)
+    return _merge_across_edges(labels) if torus else labels
+
+
+def _centroid(axis_values: np.ndarray, labels: np.ndarray, n: int, pixels: np.ndarray,
+              period: float | None) -> np.ndarray:
+    """Mean position of each label's pixels; on a torus the circular mean, inside one period."""
+    flat = labels.ravel()
+    if period is None:
+        return np.bincount(flat, weights=axis_values, minlength=n + 1)[1:] / pixels
+    angle = 2 * np.pi * (axis_values - axis_values.min()) / period
+    cos = np.bincount(flat, weights=np.cos(angle), minlength=n + 1)[1:]
+    sin = np.bincount(flat, weights=np.sin(angle), minlength=n + 1)[1:]
+    mean = np.mod(np.arctan2(sin, cos), 2 * np.pi) * period / (2 * np.pi)
+    return axis_values.min() + mean
 
 
 def find_patches(
@@ -143,18 +219,18 @@ def find_patches(
         units; the smoothed peak when no unit centre falls inside), ``n_units``;
         dim ``unit``: ``patch_id`` (1.. for units in a patch, 0 elsewhere) and
         ``smoothed`` (the smoothed map at each unit), unit coords kept.
-        Attrs ``count``, ``threshold``, ``sigma``, ``sign``, ``fraction_in_patches``.
+        Attrs ``count``, ``threshold``, ``sigma``, ``sign``, ``fraction_in_patches``
+        (and ``torus_period`` on a torus, where a patch may cross the edges).
     """
-    from skimage.measure import label
-
     check_option("sign", sign, ("positive", "negative"))
     values, xy = check_map(tmap, what="map")
     _check_one_layer(tmap)
+    period = sheet_period(tmap, "map")
     flip = 1.0 if sign == "positive" else -1.0
     image, gx, gy = smooth(tmap * flip, sigma, resolution)
     dx, dy = _spacing(gx), _spacing(gy)
     sigma_used = 2.0 * max(dx, dy) if sigma is None else float(sigma)
-    labels = label(image > threshold, connectivity=2)
+    labels = _label(image > threshold, torus=period is not None)
 
     # Each unit's pixel: the nearest grid cell to its position.
     col = _nearest_index(xy[:, 0], gx, dx)
@@ -164,8 +240,9 @@ def find_patches(
     n = int(labels.max())
     pixels = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
     rows, cols = np.indices(labels.shape)
-    sum_x = np.bincount(labels.ravel(), weights=gx[cols.ravel()], minlength=n + 1)[1:]
-    sum_y = np.bincount(labels.ravel(), weights=gy[rows.ravel()], minlength=n + 1)[1:]
+    safe = np.maximum(pixels, 1)
+    centroid_x = _centroid(gx[cols.ravel()], labels, n, safe, None if period is None else period[0])
+    centroid_y = _centroid(gy[rows.ravel()], labels, n, safe, None if period is None else period[1])
     area = pixels * dx * dy
     keep = np.nonzero(area >= min_area)[0]
     keep = keep[np.argsort(-area[keep], kind="stable")]
@@ -185,8 +262,8 @@ def find_patches(
     return xr.Dataset(
         {
             "area": ("patch", area[keep]),
-            "centroid_x": ("patch", sum_x[keep] / pixels[keep]),
-            "centroid_y": ("patch", sum_y[keep] / pixels[keep]),
+            "centroid_x": ("patch", centroid_x[keep]),
+            "centroid_y": ("patch", centroid_y[keep]),
             "peak_t": ("patch", np.asarray(peaks, dtype=np.float64)),
             "n_units": ("patch", np.asarray(counts, dtype=np.int64)),
             "patch_id": ("unit", patch_id),
@@ -200,6 +277,7 @@ def find_patches(
             "sign": sign,
             "min_area": float(min_area),
             "fraction_in_patches": float((patch_id > 0).mean()),
+            **({} if period is None else {"torus_period": list(period)}),
         },
     )
 
@@ -257,14 +335,30 @@ def _check_kernel(sigma: float, anchors: int) -> None:
     check_positive_int("anchors", anchors)
 
 
-def _kernel_mean(values: np.ndarray, xy: np.ndarray, sigma: float,
-                 anchors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _anchor_axes(xy: np.ndarray, anchors: int,
+                 period: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Anchors per axis: TDANN's span from the smallest to the largest position, or one torus period."""
+    if period is None:
+        return tuple(np.linspace(xy[:, k].min(), xy[:, k].max(), anchors) for k in (0, 1))
+    # Evenly round the torus, the last anchor one step before the first again.
+    return tuple(xy[:, k].min() + np.arange(anchors) * period[k] / anchors for k in (0, 1))
+
+
+def _axis_offsets(grid: np.ndarray, coords: np.ndarray, period: float | None) -> np.ndarray:
+    """Anchor-to-unit differences along one axis, (anchors, n_units); the shorter way round on a torus."""
+    delta = grid[:, None] - coords[None, :]
+    return delta if period is None else fold(delta, period)
+
+
+def _kernel_mean(values: np.ndarray, xy: np.ndarray, sigma: float, anchors: int,
+                 period: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The kernel-weighted mean of each row of ``values`` at the anchors; shapes as :func:`kernel_smooth`."""
-    gx, gy = (np.linspace(xy[:, k].min(), xy[:, k].max(), anchors) for k in (0, 1))
+    gx, gy = _anchor_axes(xy, anchors, period)
+    px, py = (None, None) if period is None else period
     # exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) * exp(-dy^2 / 2s^2): one factor per axis,
     # so the weighted sums over units at every (row, column) anchor are matrix products.
-    wx = np.exp(-((gx[:, None] - xy[None, :, 0]) ** 2) / (2 * sigma**2))
-    wy = np.exp(-((gy[:, None] - xy[None, :, 1]) ** 2) / (2 * sigma**2))
+    wx = np.exp(-(_axis_offsets(gx, xy[:, 0], px) ** 2) / (2 * sigma**2))
+    wy = np.exp(-(_axis_offsets(gy, xy[:, 1], py) ** 2) / (2 * sigma**2))
     total = wy @ wx.T
     smoothed = np.stack([(wy * row) @ wx.T for row in values]) / total
     return smoothed, gx, gy
@@ -298,6 +392,10 @@ def kernel_smooth(
     gx, gy : ndarray, shape (anchors,)
         Sheet ``x`` of each column and ``y`` of each row.
 
+    On a torus sheet (unit coords ``wrap_x``, ``wrap_y``) the anchors tile one
+    period, ``min + arange(anchors) * period / anchors`` per axis, and each
+    weight uses the distance the shorter way round.
+
     Notes
     -----
     An anchor about 38 sigma or more from every unit has all its weights
@@ -305,7 +403,7 @@ def kernel_smooth(
     """
     _check_kernel(sigma, anchors)
     values, xy, leading = _maps(tmap)
-    smoothed, gx, gy = _kernel_mean(values, xy, float(sigma), anchors)
+    smoothed, gx, gy = _kernel_mean(values, xy, float(sigma), anchors, sheet_period(tmap, "tmap"))
     return (smoothed if leading else smoothed[0]), gx, gy
 
 
@@ -356,8 +454,6 @@ def tdann_patches(
         patches. Coords of ``tmap`` kept, ``patch`` numbered from 1. Attrs: the
         parameters and ``cell_area``.
     """
-    from skimage.measure import label
-
     _check_kernel(sigma, anchors)
     for name, value in (("threshold", threshold), ("min_area", min_area), ("max_area", max_area)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or np.isnan(value):
@@ -367,16 +463,21 @@ def tdann_patches(
     if isinstance(min_units, bool) or not isinstance(min_units, (int, np.integer)) or min_units < 0:
         raise ToposcopeError(f"min_units must be a non-negative integer, got {min_units!r}")
     values, xy, leading = _maps(tmap)
-    smoothed, gx, gy = _kernel_mean(values, xy, float(sigma), anchors)
-    cell = (gx[1] - gx[0] if len(gx) > 1 else 1.0) * (gy[1] - gy[0] if len(gy) > 1 else 1.0)
-    col = np.abs(xy[:, 0, None] - gx[None]).argmin(1)
-    row = np.abs(xy[:, 1, None] - gy[None]).argmin(1)
+    period = sheet_period(tmap, "tmap")
+    smoothed, gx, gy = _kernel_mean(values, xy, float(sigma), anchors, period)
+    if period is None:
+        cell = (gx[1] - gx[0] if len(gx) > 1 else 1.0) * (gy[1] - gy[0] if len(gy) > 1 else 1.0)
+    else:
+        cell = period[0] * period[1] / anchors**2
+    px, py = (None, None) if period is None else period
+    col = np.abs(_axis_offsets(gx, xy[:, 0], px)).argmin(0)
+    row = np.abs(_axis_offsets(gy, xy[:, 1], py)).argmin(0)
     n_maps, n_units = values.shape
     counts, mean_areas = np.zeros(n_maps, dtype=np.int64), np.full(n_maps, np.nan)
     ids = np.zeros((n_maps, n_units), dtype=np.int32)
     areas, members_kept = [], []
     for k, image in enumerate(smoothed):
-        labels = label(image > threshold, connectivity=2)
+        labels = _label(image > threshold, torus=period is not None)
         unit_label = labels[row, col]
         pixels = np.bincount(labels.ravel())[1:]
         members = np.bincount(unit_label, minlength=len(pixels) + 1)[1:]
@@ -410,7 +511,8 @@ def tdann_patches(
         coords={**{name: coord.variable for name, coord in tmap.coords.items()}, "patch": np.arange(1, width + 1)},
         attrs={"method": "tdann_kernel", "threshold": float(threshold), "sigma": float(sigma),
                "min_area": float(min_area), "max_area": float(max_area), "min_units": int(min_units),
-               "anchors": int(anchors), "cell_area": float(cell)},
+               "anchors": int(anchors), "cell_area": float(cell),
+               **({} if period is None else {"torus_period": list(period)})},
     )
 
 

@@ -13,6 +13,11 @@ scattered sheets (a distance band or k nearest neighbours):
 and a permutation p-value, ``(count + 1) / (permutations + 1)`` where
 ``count`` is the number of random relabellings of the map at least as extreme
 as the observed ``I``.
+
+On a sheet that wraps around (a torus, as Topoformer's; the map carries unit
+coords ``wrap_x``, ``wrap_y``) neighbours wrap too: the first column's queen
+neighbours include the last column's, and distance bands and nearest neighbours
+are measured the shorter way round.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option, check_positive_int, check_seed
 from toposcope.analysis._responses import check_map
+from toposcope.sheet.torus import check_period, sheet_period
 
 __all__ = ["ADJACENCIES", "ALTERNATIVES", "TRANSFORMS", "morans_i", "weights"]
 
@@ -39,28 +45,48 @@ _GRID_TOL = 1e-4
 _BATCH = 128
 
 
-def _grid_indices(positions: np.ndarray, adjacency: str) -> tuple[np.ndarray, np.ndarray]:
-    """Column and row index of each unit on its lattice, shape (n,) each."""
+def _grid_indices(
+    positions: np.ndarray, adjacency: str, period: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Column and row index of each unit on its lattice, shape (n,) each, and the lattice's (rows, cols).
+
+    On a torus the lattice has ``period / step`` cells along each axis, so that
+    the last cell neighbours the first.
+    """
     hint = "use adjacency='distance' (with distance=...) or adjacency='knn' for scattered positions"
-    out = []
+    out, sizes = [], []
     for axis in (0, 1):
         values = positions[:, axis]
         unique = np.unique(values)
         step = np.diff(unique).min() if len(unique) > 1 else 1.0
+        if period is not None and len(unique) == 1:
+            step = period[axis]
         index = (values - unique[0]) / step
         if not np.allclose(index, np.round(index), rtol=0, atol=_GRID_TOL):
             raise ToposcopeError(f"adjacency={adjacency!r} needs units on a regular grid; {hint}")
         out.append(np.round(index).astype(np.int64))
+        if period is None:
+            sizes.append(int(out[-1].max()) + 1)
+            continue
+        cells = period[axis] / step
+        if abs(cells - round(cells)) > _GRID_TOL * max(1.0, cells):
+            raise ToposcopeError(
+                f"adjacency={adjacency!r} on a torus needs the period ({period[axis]:g}) to be a whole number "
+                f"of grid steps ({step:g}); {hint}"
+            )
+        sizes.append(round(cells))
     cols, rows = out
     if len(np.unique(rows * (cols.max() + 1) + cols)) < len(rows):
         raise ToposcopeError(f"adjacency={adjacency!r}: several units share a grid position; {hint}")
-    return cols, rows
+    return cols, rows, (sizes[1], sizes[0])
 
 
-def _contiguity(positions: np.ndarray, adjacency: str) -> tuple[np.ndarray, np.ndarray]:
-    """Rook or queen neighbour pairs ``(i, j)`` (both directions) on a grid."""
-    cols, rows = _grid_indices(positions, adjacency)
-    grid = np.full((rows.max() + 1, cols.max() + 1), -1, dtype=np.int64)
+def _contiguity(
+    positions: np.ndarray, adjacency: str, period: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rook or queen neighbour pairs ``(i, j)`` (both directions) on a grid, wrapped on a torus."""
+    cols, rows, shape = _grid_indices(positions, adjacency, period)
+    grid = np.full(shape, -1, dtype=np.int64)
     grid[rows, cols] = np.arange(len(rows))
     offsets = [(0, 1), (0, -1), (1, 0), (-1, 0)]
     if adjacency == "queen":
@@ -68,10 +94,13 @@ def _contiguity(positions: np.ndarray, adjacency: str) -> tuple[np.ndarray, np.n
     src, dst = [], []
     for dr, dc in offsets:
         r, c = rows + dr, cols + dc
+        if period is not None:
+            r, c = r % shape[0], c % shape[1]
         inside = (r >= 0) & (r < grid.shape[0]) & (c >= 0) & (c < grid.shape[1])
         neighbour = np.full(len(rows), -1, dtype=np.int64)
         neighbour[inside] = grid[r[inside], c[inside]]
-        found = neighbour >= 0
+        # A unit is no neighbour of itself (a torus one cell wide along an axis).
+        found = (neighbour >= 0) & (neighbour != np.arange(len(rows)))
         src.append(np.flatnonzero(found))
         dst.append(neighbour[found])
     return np.concatenate(src), np.concatenate(dst)
@@ -84,6 +113,7 @@ def weights(
     distance: float | None = None,
     k: int = 8,
     transform: str = "row",
+    period: Any = None,
 ) -> Any:
     """Spatial weights between units as a sparse matrix.
 
@@ -103,6 +133,9 @@ def weights(
     transform : {"row", "binary"}
         ``"row"``: each unit's weights sum to 1 (esda's default, ``"r"``);
         units without neighbours keep a zero row. ``"binary"``: weights 1.
+    period : float or (px, py), optional
+        The sheet wraps around with this period (a torus): lattice neighbours
+        wrap across the edges and distances are the shorter way round.
 
     Returns
     -------
@@ -114,14 +147,20 @@ def weights(
     check_option("adjacency", adjacency, ADJACENCIES)
     check_option("transform", transform, TRANSFORMS)
     n = len(positions)
+    tree_positions, boxsize = positions, None
+    if period is not None:
+        period = check_period(period, what="period")
+        # cKDTree's periodic boxes want positions inside [0, period).
+        tree_positions = np.mod(positions - positions.min(axis=0), period)
+        boxsize = period
     if adjacency in ("queen", "rook"):
-        src, dst = _contiguity(positions, adjacency)
+        src, dst = _contiguity(positions, adjacency, period)
     elif adjacency == "distance":
         if distance is None or not np.isfinite(distance) or distance <= 0:
             raise ToposcopeError(
                 f"adjacency='distance' needs a positive distance=... (sheet units), got {distance!r}"
             )
-        pairs = cKDTree(positions).query_pairs(r=float(distance), output_type="ndarray")
+        pairs = cKDTree(tree_positions, boxsize=boxsize).query_pairs(r=float(distance), output_type="ndarray")
         src = np.concatenate([pairs[:, 0], pairs[:, 1]])
         dst = np.concatenate([pairs[:, 1], pairs[:, 0]])
     else:
@@ -129,7 +168,7 @@ def weights(
         if k >= n:
             raise ToposcopeError(f"k must be below the number of units ({n}), got {k}")
         # One extra neighbour so that each unit can drop itself, wherever it sorts.
-        _, found = cKDTree(positions).query(positions, k=k + 1)
+        _, found = cKDTree(tree_positions, boxsize=boxsize).query(tree_positions, k=k + 1)
         mine = found == np.arange(n)[:, None]
         mine[~mine.any(axis=1), -1] = True  # self not found (coincident units): drop the farthest
         src = np.repeat(np.arange(n), k)
@@ -144,11 +183,11 @@ def weights(
     return matrix.tocsr()
 
 
-def _as_map(values: Any) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Values and positions of a map given as a unit DataArray or a 2-D grid image."""
+def _as_map(values: Any) -> tuple[np.ndarray, np.ndarray, str | None, tuple[float, float] | None]:
+    """Values, positions, name and torus period of a map given as a unit DataArray or a 2-D grid image."""
     if isinstance(values, xr.DataArray) and values.ndim == 1:
         data, positions = check_map(values, what="map")
-        return data, positions, None if values.name is None else str(values.name)
+        return data, positions, None if values.name is None else str(values.name), sheet_period(values, "map")
     image = np.asarray(values.values if isinstance(values, xr.DataArray) else values)
     if image.ndim != 2:
         raise ToposcopeError(
@@ -158,7 +197,7 @@ def _as_map(values: Any) -> tuple[np.ndarray, np.ndarray, str | None]:
     flat = xr.DataArray(image.ravel().astype(np.float64), dims="unit",
                         coords={"x": ("unit", cols.ravel()), "y": ("unit", rows.ravel())})
     data, positions = check_map(flat, what="map")
-    return data, positions, None
+    return data, positions, None, None
 
 
 def morans_i(
@@ -178,7 +217,9 @@ def morans_i(
     ----------
     values : xr.DataArray, dims (unit,), or 2-D array
         A per-unit map with unit coords ``x``, ``y`` (e.g. a selectivity
-        t-map), or an image (h, w) whose pixels are units on a grid.
+        t-map), or an image (h, w) whose pixels are units on a grid. A map
+        whose units carry ``wrap_x``, ``wrap_y`` lies on a torus, and its
+        neighbourhoods wrap around (see :func:`weights`).
     adjacency, distance, k, transform
         Neighbourhoods and weights; see :func:`weights`. TopoLM used
         ``adjacency="queen", transform="row"``.
@@ -208,8 +249,8 @@ def morans_i(
     check_seed(seed)
     if isinstance(permutations, bool) or not isinstance(permutations, (int, np.integer)) or permutations < 0:
         raise ToposcopeError(f"permutations must be a non-negative integer, got {permutations!r}")
-    data, positions, name = _as_map(values)
-    w = weights(positions, adjacency, distance=distance, k=k, transform=transform)
+    data, positions, name, period = _as_map(values)
+    w = weights(positions, adjacency, distance=distance, k=k, transform=transform, period=period)
     z = data - data.mean()
     denominator = float(z @ z)
     if denominator <= 1e-24 * max(1.0, float(np.abs(data).max()) ** 2) * len(z):
@@ -251,4 +292,6 @@ def morans_i(
         attrs["k"] = int(k)
     if name is not None:
         attrs["map"] = name
+    if period is not None:
+        attrs["torus_period"] = list(period)
     return xr.Dataset({"I": observed, "expected_I": expected, "p": p}, attrs=attrs)

@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "topoloss": "toposcope.cli.topoloss",
     "smoothness": "toposcope.cli.smoothness",
     "dimensionality": "toposcope.cli.dimensionality",
+    "tgi": "toposcope.cli.tgi",
+    "components": "toposcope.cli.components",
     "efficiency": "toposcope.cli.efficiency",
     "windows": "toposcope.cli.windows",
     "encode": "toposcope.cli.encode",

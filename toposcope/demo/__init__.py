@@ -5,6 +5,8 @@
   summary it prints.
 * :mod:`~toposcope.demo.language`: the language half, integration windows and
   the localizer on the shipped ``demo_lm``.
+* :mod:`~toposcope.demo.topoformer`: the tiny Topoformer against its
+  non-topographic twin (TGI per layer, grammar suite maps).
 * :mod:`~toposcope.demo.digits`: the UCI digits (shipped with scikit-learn) as
   the demo models' training data and stimuli.
 

@@ -17,6 +17,9 @@ writes into the output folder::
     language/                           the tiny TopoLoss-trained language model ``demo_lm``:
                                         integration windows and the language localizer
                                         (see :mod:`toposcope.demo.language`)
+    topoformer/                         the tiny Topoformer against its non-topographic twin:
+                                        TGI per layer and grammar suite maps
+                                        (see :mod:`toposcope.demo.topoformer`)
     summary.json                        what the command prints
 
 The papers' direction is that the TopoLoss model is smoother and lower-dimensional
@@ -204,10 +207,15 @@ def run_demo(output_dir: str | Path, progress: bool = True, force: bool = False)
     files.extend(_figures(results, output_dir / "figures"))
     language = run_language_demo(output_dir / "language", progress=progress)
     files.extend(Path(f) for f in language.pop("files"))
+    from toposcope.demo.topoformer import run_topoformer_demo
+
+    topoformer = run_topoformer_demo(output_dir / "topoformer", progress=progress)
+    files.extend(Path(f) for f in topoformer.pop("files"))
     summary = {
         "models": summary_models,
         "comparison": compare(summary_models["topo"], summary_models["baseline"]),
         "language": language,
+        "topoformer": topoformer,
         "files": [str(p.relative_to(output_dir)) for p in files],
         "stimuli": f"{len(stimuli)} digit images ({len(stimuli.categories)} categories); "
                    f"{len(held_out)} held-out digits for accuracy",
@@ -308,4 +316,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"{layer:<16} {fit['a']:>6.2f} {fit['b']:>6.2f} {fit['c']:>6.2f} {fit['r2']:>7.3f} "
                          f"{fit['yoking']:>7.3f} {localizer['fraction_selective'][layer]:>10.2f} "
                          f"{localizer['morans_i'][layer]:>8.2f}")
+    if summary.get("topoformer"):
+        from toposcope.demo.topoformer import format_topoformer
+
+        lines.extend(format_topoformer(summary["topoformer"]))
     return "\n".join(lines)

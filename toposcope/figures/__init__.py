@@ -27,6 +27,12 @@ topolm_localizer               TopoLM: sentences vs non-words t-maps,     locali
                                selective units outlined, Moran's I
 topolm_nouns_verbs             TopoLM: nouns vs verbs t-maps per          localizer (nouns_vs_verbs)
                                stimulus set, Moran's I
+topoformer_suites              Topoformer: suite maps (signed -log10 p)   suites
+                               per layer, one figure per model
+topoformer_components          Topoformer: PC1, PC2 maps per layer and    components
+                               explained variance, per model
+topoformer_tgi                 Topoformer: TGI per layer, models side     tgi
+                               by side (topographic vs control)
 =============================  =========================================  ===============================
 
 The rules each paper's module applies (which analysis is the language
@@ -68,13 +74,14 @@ from pathlib import Path
 from typing import Any
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.figures import language, tdann, toponets
+from toposcope.figures import language, tdann, topoformer, toponets
 from toposcope.figures._run import Run, Skip, is_baseline, load_run
 
 __all__ = ["FIGURES", "Run", "build_figures", "check_figure_names", "is_baseline", "load_run"]
 
 #: file stem -> builder(run, folder) -> files written, in drawing order; each module owns one paper's.
-FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **tdann.FIGURES, **language.FIGURES}
+FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **tdann.FIGURES, **language.FIGURES,
+                                                         **topoformer.FIGURES}
 
 
 def check_figure_names(names: Any) -> list[str]:

@@ -67,6 +67,13 @@ FAMILIES: dict[str, Family] = {
         ("topolm",),
         "TopoLM GPT-2 with its per-layer positions (checkpoint=PATH, positions=DIR)",
     ),
+    "topoformer": Family(
+        "toposcope.models.topoformer",
+        "load_topoformer",
+        ("topoformer/tiny", "topoformer/tiny-control", "topoformer/classifier", "topoformer/bert"),
+        "Topoformer (spatial querying and reweighting on torus sheets): shipped tiny models, or the "
+        "reference classifier / BERT (config=..., checkpoint=PATH)",
+    ),
     "torchvision": Family(
         "toposcope.models.generic",
         "load_torchvision",

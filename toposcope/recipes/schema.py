@@ -63,9 +63,12 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "encoding": ("dataset", "stories", "responses", "root", "participant", "tr", "select", "test", "context",
                  "method", "delays", "trim", "n_folds", "confounds", "windows", "permutations", "backend", "banded",
                  "seed"),
+    "tgi": ("max_dist", "method", "n_samples", "seed"),
+    "components": ("n_components", "solver", "seed"),
+    "suites": ("suites", "n_items", "test", "seed"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).
-NO_STIMULI = ("topoloss", "windows", "encoding")
+NO_STIMULI = ("topoloss", "windows", "encoding", "suites")
 #: Stimulus specs made in code from the shipped digit data.
 DEMO_SETS = ("demo:digits", "demo:digits-held-out")
 
@@ -301,7 +304,8 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
 #: Numeric analysis options and the values they take, checked before anything runs.
 #: ``bins`` may also be a list of bin edges (checked by the analysis).
 POSITIVE_INTS = ("batch_size", "bins", "max_units", "max_windows", "n_pairs", "length", "n_sequences",
-                 "n_yoked", "max_delta", "permutations", "top_k", "min_pairs", "n_shuffles")
+                 "n_yoked", "max_delta", "permutations", "top_k", "min_pairs", "n_shuffles", "n_samples",
+                 "n_components", "n_items")
 NON_NEGATIVE_INTS = ("seed",)
 POSITIVE_NUMBERS = ("window", "fwhm")
 FRACTIONS = ("alpha",)  # strictly between 0 and 1

@@ -168,6 +168,31 @@ def _encoding(subject, stimuli, params, cache):
                           progress=_PROGRESS.get(), **options)
 
 
+def _tgi(subject, stimuli, params, cache):
+    from toposcope.analysis.tgi import tgi_by_layer
+
+    return tgi_by_layer(_responses(subject, stimuli, params, cache),
+                        **{k: params[k] for k in ("max_dist", "method", "n_samples", "seed") if k in params})
+
+
+def _components(subject, stimuli, params, cache):
+    from toposcope.analysis.components import components_by_layer
+
+    return components_by_layer(_responses(subject, stimuli, params, cache),
+                               **{k: params[k] for k in ("n_components", "solver", "seed") if k in params})
+
+
+def _suites(subject, stimuli, params, cache):
+    from toposcope.stimuli.suites import load_suite
+    from toposcope.workflows.topoformer import suite_maps_by_layer
+
+    specs = params.get("suites", ["grammar"])
+    suites = [s for spec in ([specs] if isinstance(specs, str) else specs)
+              for s in load_suite(spec, n_items=params.get("n_items", 60), seed=params.get("seed", 0))]
+    return suite_maps_by_layer(subject, suites, layers=params.get("layers"), test=params.get("test", "independent"),
+                               batch_size=params.get("batch_size", 32), cache=cache, progress=_PROGRESS.get())
+
+
 #: kind -> f(subject, stimuli, params, cache) -> Dataset | DataArray; the recipe's analyses.
 ANALYSES: dict[str, Callable[..., Any]] = {
     "smoothness": _smoothness,
@@ -178,6 +203,9 @@ ANALYSES: dict[str, Callable[..., Any]] = {
     "localizer": _localizer,
     "windows": _windows,
     "encoding": _encoding,
+    "tgi": _tgi,
+    "components": _components,
+    "suites": _suites,
 }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError
+from toposcope.sheet.torus import WRAP_COORDS, check_period, square_side, wrapped_distances
 
 __all__ = [
     "CorticalSheet",
@@ -29,6 +30,7 @@ __all__ = [
     "grid_shape",
     "grid_sheet",
     "shrink_factors",
+    "torus_sheet",
 ]
 
 #: Above this many units, :meth:`CorticalSheet.pairwise_distances` refuses to
@@ -115,6 +117,11 @@ class CorticalSheet:
         Unit indices of precomputed neighbourhoods shipped with a positions file.
     name : str
         The layer (module) name the sheet belongs to, if known.
+    period : (px, py) or None
+        Set when the sheet wraps around (a torus, as Topoformer's grids): it
+        repeats every ``px`` sheet units along ``x`` and ``py`` along ``y``, and
+        every distance is the shortest one over the shifted copies. The units
+        must span less than one period along each axis. ``None``: a flat sheet.
     """
 
     positions: np.ndarray
@@ -126,6 +133,7 @@ class CorticalSheet:
     col: np.ndarray | None = None
     neighborhoods: np.ndarray | None = field(default=None, repr=False)
     name: str = ""
+    period: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         positions = np.asarray(self.positions, dtype=np.float64)
@@ -144,6 +152,16 @@ class CorticalSheet:
                 f"but {len(positions)} positions were given"
             )
         object.__setattr__(self, "positions", positions)
+        if self.period is not None:
+            period = check_period(self.period, what="sheet period")
+            span = np.ptp(positions, axis=0) if len(positions) else np.zeros(2)
+            if span[0] >= period[0] or span[1] >= period[1]:
+                raise ToposcopeError(
+                    f"sheet positions of {self.name or 'layer'!r} span {span[0]:.4g} x {span[1]:.4g}, "
+                    f"not less than the torus period {period[0]:.4g} x {period[1]:.4g}; "
+                    "give positions inside one period"
+                )
+            object.__setattr__(self, "period", period)
         for name in ("channel", "row", "col"):
             value = getattr(self, name)
             if value is not None:
@@ -171,6 +189,11 @@ class CorticalSheet:
         return self.positions[:, 1]
 
     @property
+    def wraps(self) -> bool:
+        """Whether the sheet wraps around (a torus, see ``period``)."""
+        return self.period is not None
+
+    @property
     def extent(self) -> tuple[float, float, float, float]:
         """``(xmin, xmax, ymin, ymax)`` of the unit positions."""
         return (self.x.min(), self.x.max(), self.y.min(), self.y.max())
@@ -178,7 +201,7 @@ class CorticalSheet:
     def describe(self) -> str:
         """A short human description: ``"32x64 grid"`` or ``"200704 units, 9.8x9.8 mm"``."""
         if self.grid is not None:
-            return f"{self.grid[0]}x{self.grid[1]} grid"
+            return f"{self.grid[0]}x{self.grid[1]} {'torus ' if self.wraps else ''}grid"
         xmin, xmax, ymin, ymax = self.extent
         return f"{self.n_units} units, {xmax - xmin:.3g}x{ymax - ymin:.3g} {self.units}"
 
@@ -188,8 +211,10 @@ class CorticalSheet:
         Returns
         -------
         dict
-            ``{name: ("unit", values)}`` for ``layer``, ``x``, ``y`` and, on
-            channel_space sheets, ``channel``, ``row``, ``col``.
+            ``{name: ("unit", values)}`` for ``layer``, ``x``, ``y``; on
+            channel_space sheets ``channel``, ``row``, ``col``; on torus sheets
+            ``wrap_x`` and ``wrap_y``, the period (constant over the units), by
+            which every analysis that reads distances knows the sheet wraps.
         """
         coords = {
             "layer": ("unit", np.full(self.n_units, layer, dtype=object)),
@@ -200,6 +225,9 @@ class CorticalSheet:
             value = getattr(self, name)
             if value is not None:
                 coords[name] = ("unit", value)
+        if self.period is not None:
+            for name, value in zip(WRAP_COORDS, self.period):
+                coords[name] = ("unit", np.full(self.n_units, value, dtype=np.float32))
         return coords
 
     # -- distances and neighbourhoods --------------------------------------
@@ -218,12 +246,28 @@ class CorticalSheet:
         rows : slice
             The units of this block.
         distances : ndarray, shape (rows, n_units)
+            Wrapped around on a torus sheet.
         """
-        from scipy.spatial.distance import cdist
-
         for start in range(0, self.n_units, block_size):
             rows = slice(start, min(start + block_size, self.n_units))
-            yield rows, cdist(self.positions[rows], self.positions)
+            yield rows, self._distances(self.positions[rows], self.positions)
+
+    def _distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if self.period is not None:
+            return wrapped_distances(a, b, self.period)
+        from scipy.spatial.distance import cdist
+
+        return cdist(a, b)
+
+    def _tree(self) -> tuple[Any, np.ndarray]:
+        """A k-d tree of the positions; periodic (``boxsize``) on a torus sheet."""
+        from scipy.spatial import cKDTree
+
+        if self.period is None:
+            return cKDTree(self.positions), self.positions
+        # cKDTree wants periodic data inside [0, boxsize).
+        shifted = np.mod(self.positions - self.positions.min(axis=0), self.period)
+        return cKDTree(shifted, boxsize=self.period), shifted
 
     def pairwise_distances(self, force: bool = False) -> np.ndarray:
         """All pairwise distances, shape (n_units, n_units).
@@ -236,19 +280,16 @@ class CorticalSheet:
                 f"a dense distance matrix for {self.n_units} units needs "
                 f"{self.n_units**2 * 8 / 1e9:.1f} GB; use distance_blocks() or pass force=True"
             )
-        from scipy.spatial.distance import cdist
-
-        return cdist(self.positions, self.positions)
+        return self._distances(self.positions, self.positions)
 
     def neighbors_within(self, radius: float) -> list[np.ndarray]:
         """Indices of the units within ``radius`` of each unit (itself included).
 
         Uses a k-d tree, so memory scales with the number of neighbour pairs,
-        not with ``n_units ** 2``.
+        not with ``n_units ** 2``; periodic on a torus sheet.
         """
-        from scipy.spatial import cKDTree
-
-        return [np.asarray(ix) for ix in cKDTree(self.positions).query_ball_point(self.positions, r=radius)]
+        tree, points = self._tree()
+        return [np.asarray(ix) for ix in tree.query_ball_point(points, r=radius)]
 
     def nearest_neighbors(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Distances and indices of each unit's ``k`` nearest other units.
@@ -256,12 +297,12 @@ class CorticalSheet:
         Returns
         -------
         distances, indices : ndarray, shape (n_units, k)
+            Wrapped around on a torus sheet.
         """
-        from scipy.spatial import cKDTree
-
         if not 0 < k < self.n_units:
             raise ToposcopeError(f"k must be between 1 and {self.n_units - 1}, got {k}")
-        distances, indices = cKDTree(self.positions).query(self.positions, k=k + 1)
+        tree, points = self._tree()
+        distances, indices = tree.query(points, k=k + 1)
         return distances[:, 1:], indices[:, 1:]
 
     def with_name(self, name: str) -> CorticalSheet:
@@ -277,6 +318,26 @@ def grid_sheet(n_units: int, name: str = "") -> CorticalSheet:
     index = np.arange(n_units)
     positions = np.stack([index % w, index // w], axis=1).astype(np.float64)
     return CorticalSheet(positions=positions, grid=(h, w), units="grid", layout="channel", name=name)
+
+
+def torus_sheet(n_units: int, name: str = "") -> CorticalSheet:
+    """Topoformer's sheet: ``n_units`` on a square ``s x s`` grid that wraps around.
+
+    Unit ``i`` sits at row ``i // s`` and column ``i % s`` (``x = i % s``,
+    ``y = i // s``, grid steps), the order of Topoformer's
+    ``np.indices((s, s)).reshape(2, -1).T`` and of its maps' ``reshape(s, s)``;
+    the period is ``s`` along both axes, so the last column neighbours the first.
+
+    Raises
+    ------
+    ToposcopeError
+        ``n_units`` is not a square.
+    """
+    side = square_side(n_units, what="a torus sheet's unit count")
+    index = np.arange(side * side)
+    positions = np.stack([index % side, index // side], axis=1).astype(np.float64)
+    return CorticalSheet(positions=positions, grid=(side, side), units="grid", layout="channel", name=name,
+                         period=(float(side), float(side)))
 
 
 def channel_space_sheet(

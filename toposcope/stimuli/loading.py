@@ -26,9 +26,11 @@ def load(name_or_dir: str | Path | StimulusSet, **options: Any) -> StimulusSet:
         stimuli fetch``; ``"gratings"``: made in code), ``NAME:DIR`` for a named
         set's folder (``"floc:/data/fLoc/stimuli"``), a folder of images (one
         subfolder per category), ``NAME:DIR`` to name a plain folder, a
-        ``.txt`` file with one text per line, or a language localizer set
+        ``.txt`` file with one text per line, a language localizer set
         (``fedorenko10``, ``fedorenko10:DIR``, or one of TopoLM's ``.csv`` files:
-        :func:`toposcope.stimuli.language.load_language`). A StimulusSet is
+        :func:`toposcope.stimuli.language.load_language`), or ``grammar`` /
+        ``grammar:N`` (sentences of the project's grammar,
+        :func:`toposcope.stimuli.suites.grammar_sentences`). A StimulusSet is
         returned unchanged.
     **options
         For named sets, their loader's options (``include_scrambled=True``, ...).
@@ -46,6 +48,13 @@ def load(name_or_dir: str | Path | StimulusSet, **options: Any) -> StimulusSet:
         )
     if text.endswith(".txt"):
         return from_text_file(text)
+    if (text == "grammar" or text.startswith("grammar:")) and not Path(text).exists():
+        from toposcope.stimuli.suites import grammar_sentences
+
+        count = text.partition(":")[2]
+        if count and not count.isdigit():
+            raise ToposcopeError(f"stimuli {text!r}: give grammar or grammar:N with N a number of sentences")
+        return grammar_sentences(int(count)) if count else grammar_sentences()
     if text == "fedorenko10" or text.startswith("fedorenko10:") or text.lower().endswith(".csv"):
         from toposcope.stimuli.language import load_language
 
