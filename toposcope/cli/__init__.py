@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "efficiency": "toposcope.cli.efficiency",
     "windows": "toposcope.cli.windows",
     "localizer": "toposcope.cli.localizer",
+    "competence": "toposcope.cli.competence",
     "demo": "toposcope.cli.demo",
     "run": "toposcope.cli.run",
     "figures": "toposcope.cli.figures",

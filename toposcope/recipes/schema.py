@@ -58,9 +58,10 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "efficiency": ("classes", "prune", "scope", "downsample_factors", "downsample_layers"),
     "localizer": ("contrast", "fwhm", "alpha", "top_k", "adjacency", "permutations", "seed"),
     "windows": ("corpus", "length", "n_sequences", "n_yoked", "yoked", "max_delta", "unswappable", "seed"),
+    "competence": ("pairs", "bos"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).
-NO_STIMULI = ("topoloss", "windows")
+NO_STIMULI = ("topoloss", "windows", "competence")
 #: Stimulus specs made in code from the shipped digit data.
 DEMO_SETS = ("demo:digits", "demo:digits-held-out")
 

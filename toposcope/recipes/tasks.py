@@ -17,7 +17,7 @@ from typing import Any
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["ANALYSES", "IN_PROCESS", "is_done", "load_stimuli", "register_subject", "run_task"]
+__all__ = ["ANALYSES", "CHECKS", "IN_PROCESS", "is_done", "load_stimuli", "register_subject", "run_task"]
 
 #: Models loaded in this process, keyed by (spec, options); a worker runs many tasks of one model.
 _MODELS: dict[str, Any] = {}
@@ -150,6 +150,28 @@ def _windows(subject, stimuli, params, cache):
                            progress=_PROGRESS.get(), **{k: params[k] for k in keys if k in params})
 
 
+def _check_competence(analysis: dict[str, Any], subject: Any) -> None:
+    from toposcope.stimuli.minimal_pairs import load_pairs
+    from toposcope.workflows.competence import BOS_MODES
+
+    if "pairs" not in analysis:
+        raise ToposcopeError("a competence analysis needs pairs = \"DIR\" (BLiMP data/, a CSV, SyntaxGym suites, "
+                             "'syntaxgym' or 'grammar')")
+    load_pairs(analysis["pairs"])
+    if analysis.get("bos", "auto") not in BOS_MODES:
+        raise ToposcopeError(f"bos must be one of {', '.join(BOS_MODES)}, got {analysis['bos']!r}")
+    if subject.modality != "language":
+        raise ToposcopeError("minimal pairs need a language model")
+
+
+def _competence(subject, stimuli, params, cache):
+    from toposcope.workflows.competence import score_competence
+
+    _check_competence(params, subject)
+    return score_competence(subject, params["pairs"], bos=params.get("bos", "auto"),
+                            batch_size=params.get("batch_size", 32), progress=_PROGRESS.get())
+
+
 #: kind -> f(subject, stimuli, params, cache) -> Dataset | DataArray; the recipe's analyses.
 ANALYSES: dict[str, Callable[..., Any]] = {
     "smoothness": _smoothness,
@@ -159,6 +181,12 @@ ANALYSES: dict[str, Callable[..., Any]] = {
     "efficiency": _efficiency,
     "localizer": _localizer,
     "windows": _windows,
+    "competence": _competence,
+}
+
+#: kind -> check(analysis, subject) run by ``toposcope run`` before any task (bad input as one line).
+CHECKS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    "competence": _check_competence,
 }
 
 
