@@ -8,7 +8,8 @@ the numbers behind it beside it (same stem, ``.csv`` or ``.nc``):
 file stem                      what                                       needs results of
 =============================  =========================================  ===============================
 fig2_smoothness_performance    TopoNets Fig. 2: smoothness vs             smoothness + a performance
-                               performance, Pareto front
+                               performance, Pareto front (language:       (language: competence, else
+                               minimal-pair accuracy)                     perplexity, labelled)
 fig3_dimensionality            TopoNets Fig. 3: ED vs performance and     dimensionality, smoothness,
                                vs smoothness, r, p; Fisher z              a performance; >= 4 models
 fig4_efficiency                TopoNets Fig. 4: performance change vs     efficiency
@@ -27,6 +28,8 @@ topolm_localizer               TopoLM: sentences vs non-words t-maps,     locali
                                selective units outlined, Moran's I
 topolm_nouns_verbs             TopoLM: nouns vs verbs t-maps per          localizer (nouns_vs_verbs)
                                stimulus set, Moran's I
+trajectory_metrics             every metric against training step (log    a trajectory's models (steps)
+                               axis), per layer or per model size
 =============================  =========================================  ===============================
 
 The rules each paper's module applies (which analysis is the language
@@ -66,13 +69,14 @@ from pathlib import Path
 from typing import Any
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.figures import language, tdann, toponets
+from toposcope.figures import language, tdann, toponets, trajectory
 from toposcope.figures._run import Run, Skip, is_baseline, load_run
 
 __all__ = ["FIGURES", "Run", "build_figures", "check_figure_names", "is_baseline", "load_run"]
 
 #: file stem -> builder(run, folder) -> files written, in drawing order; each module owns one paper's.
-FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **tdann.FIGURES, **language.FIGURES}
+FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **tdann.FIGURES, **language.FIGURES,
+                                                          **trajectory.FIGURES}
 
 
 def check_figure_names(names: Any) -> list[str]:

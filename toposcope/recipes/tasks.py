@@ -243,6 +243,6 @@ def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool =
                        recipe_model=task.model, analysis=task.analysis, kind=task.kind,
                        stimuli=task.stimuli["set"] if task.stimuli else None,
                        stimulus_set_sha256=stimuli.content_hash() if stimuli is not None else None,
-                       parameters=str(sorted(task.params.items())))
+                       parameters=str(sorted(task.params.items())), **task.extra)
     write_netcdf(result, path, attrs)
     return str(path)
