@@ -30,6 +30,8 @@ topolm_nouns_verbs             TopoLM: nouns vs verbs t-maps per          locali
                                stimulus set, Moran's I
 trajectory_metrics             every metric against training step (log    a trajectory's models (steps)
                                axis), per layer or per model size
+topolm_clusters-MODEL          TopoLM: seed-grown clusters on the t-maps  clusters
+                               and each cluster's S / W / J / N profile
 =============================  =========================================  ===============================
 
 The rules each paper's module applies (which analysis is the language
@@ -69,14 +71,14 @@ from pathlib import Path
 from typing import Any
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.figures import language, tdann, toponets, trajectory
+from toposcope.figures import language, tdann, toponets, trajectory, units
 from toposcope.figures._run import Run, Skip, is_baseline, load_run
 
 __all__ = ["FIGURES", "Run", "build_figures", "check_figure_names", "is_baseline", "load_run"]
 
 #: file stem -> builder(run, folder) -> files written, in drawing order; each module owns one paper's.
 FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **tdann.FIGURES, **language.FIGURES,
-                                                          **trajectory.FIGURES}
+                                                          **trajectory.FIGURES, **units.FIGURES}
 
 
 def check_figure_names(names: Any) -> list[str]:

@@ -62,6 +62,7 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "localizer": ("contrast", "fwhm", "alpha", "top_k", "adjacency", "permutations", "seed"),
     "windows": ("corpus", "length", "n_sequences", "n_yoked", "yoked", "max_delta", "unswappable", "seed"),
     "competence": ("pairs", "bos"),
+    "clusters": ("contrast", "threshold", "min_size", "connectivity", "fwhm", "condition"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).
 NO_STIMULI = ("topoloss", "windows", "competence")
@@ -306,7 +307,7 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
 #: Numeric analysis options and the values they take, checked before anything runs.
 #: ``bins`` may also be a list of bin edges (checked by the analysis).
 POSITIVE_INTS = ("batch_size", "bins", "max_units", "max_windows", "n_pairs", "length", "n_sequences",
-                 "n_yoked", "max_delta", "permutations", "top_k")
+                 "n_yoked", "max_delta", "permutations", "top_k", "min_size")
 NON_NEGATIVE_INTS = ("seed",)
 POSITIVE_NUMBERS = ("window", "fwhm")
 FRACTIONS = ("alpha",)  # strictly between 0 and 1

@@ -172,6 +172,14 @@ def _competence(subject, stimuli, params, cache):
                             batch_size=params.get("batch_size", 32), progress=_PROGRESS.get())
 
 
+def _clusters(subject, stimuli, params, cache):
+    from toposcope.analysis.clusters import clusters_by_layer
+
+    keys = ("threshold", "min_size", "connectivity", "fwhm", "condition")
+    return clusters_by_layer(_responses(subject, stimuli, params, cache),
+                             params.get("contrast", "sentences_vs_nonwords"), **{k: params[k] for k in keys if k in params})
+
+
 #: kind -> f(subject, stimuli, params, cache) -> Dataset | DataArray; the recipe's analyses.
 ANALYSES: dict[str, Callable[..., Any]] = {
     "smoothness": _smoothness,
@@ -182,6 +190,7 @@ ANALYSES: dict[str, Callable[..., Any]] = {
     "localizer": _localizer,
     "windows": _windows,
     "competence": _competence,
+    "clusters": _clusters,
 }
 
 #: kind -> check(analysis, subject) run by ``toposcope run`` before any task (bad input as one line).
