@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -190,7 +189,6 @@ def test_recipe_trajectory_and_figure(demo_series, tmp_path, monkeypatch):
     from toposcope.figures import build_figures
     from toposcope.recipes.runner import run_recipe
     from toposcope.recipes.schema import load_recipe
-
     from toposcope.stimuli.minimal_pairs import grammar_pairs, write_blimp
 
     monkeypatch.chdir(tmp_path)

@@ -12,7 +12,12 @@ from toposcope.analysis.clusters import cluster_profiles, grow_cluster, seed_clu
 from toposcope.stimuli.minimal_pairs import grammar_pairs
 from toposcope.surgery.lesion import lesioned, random_like, unit_sets
 from toposcope.workflows.competence import sentence_logprobs
-from toposcope.workflows.lesion import competence_measure, lesion_effect, perplexity_measure, unit_means
+from toposcope.workflows.lesion import (
+    competence_measure,
+    lesion_effect,
+    perplexity_measure,
+    unit_means,
+)
 
 
 def _sheet_map(grid: np.ndarray, layer: str = "h.0") -> xr.DataArray:
@@ -165,9 +170,8 @@ def test_unit_sets_from_a_localizer_mask_and_bad_masks(demo):
         unit_sets(demo, {"h.9.mlp.c_fc": [1]})
     with pytest.raises(ToposcopeError, match="has 10 values but the layer has 256 units"):
         unit_sets(demo, {"h.0.mlp.c_fc": np.ones(10, dtype=bool)})
-    with pytest.raises(ToposcopeError, match="mode='mean' needs means"):
-        with lesioned(demo, sets, mode="mean"):
-            pass
+    with pytest.raises(ToposcopeError, match="mode='mean' needs means"), lesioned(demo, sets, mode="mean"):
+        pass
 
 
 def test_lesion_effect_against_random_sets(demo):
