@@ -12,6 +12,13 @@ Usage::
 
     python scripts/train_demo_lm.py            # rewrite the shipped files
     python scripts/train_demo_lm.py -o DIR     # write elsewhere; load with load_model("demo_lm", checkpoint=DIR)
+    python scripts/train_demo_lm.py -o DIR --save-steps 0,50,150,600
+                                               # also keep DIR/checkpoints/step-N (a training trajectory)
+
+Checkpoints over training go to ``DIR/checkpoints/step-N/`` (each a folder
+``load_model("demo_lm", checkpoint=...)`` reads), with ``steps.csv`` listing
+``step``, ``tokens`` (words seen: step x batch x sequence length) and
+``checkpoint`` for :func:`toposcope.workflows.trajectory.checkpoint_series`.
 """
 
 from __future__ import annotations
@@ -61,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="folder for the model files")
     parser.add_argument("--steps", type=int, default=SETTINGS["steps"])
     parser.add_argument("--tau", type=float, default=SETTINGS["tau"], help="TopoLoss strength")
+    parser.add_argument("--save-steps", default="", metavar="N,N,...",
+                        help="also keep the model after these many steps in OUTPUT/checkpoints/step-N (0: untrained)")
+    for key in ("n_sentences", "batch_size", "sequence_words"):
+        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=SETTINGS[key])
     args = parser.parse_args(argv)
+    save_steps = sorted({int(n) for n in args.save_steps.split(",") if n.strip()})
+    if any(n < 0 or n > args.steps for n in save_steps):
+        parser.error(f"--save-steps must lie in 0..{args.steps}")
 
     import torch
     import torch.nn.functional as F
@@ -71,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     from toposcope.models.demo_lm import CONFIG, METADATA_FILE, build_model
     from toposcope.models.subject import file_sha256
 
-    settings = {**SETTINGS, "steps": args.steps, "tau": args.tau}
+    settings = {**SETTINGS, "steps": args.steps, "tau": args.tau, "n_sentences": args.n_sentences,
+                "batch_size": args.batch_size, "sequence_words": args.sequence_words}
     torch.manual_seed(settings["seed"])
     torch.set_num_threads(settings["threads"])
     torch.use_deterministic_algorithms(True)
@@ -84,6 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings["learning_rate"], total_steps=settings["steps"])
     order = torch.Generator().manual_seed(settings["seed"])
     start = time.perf_counter()
+    words_per_step = settings["batch_size"] * settings["sequence_words"]
+    kept: list[tuple[int, int, str]] = []
+
+    def keep(step: int) -> None:
+        folder = args.output / "checkpoints" / f"step-{step}"
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        kept.append((step, step * words_per_step, f"step-{step}"))
+
+    if 0 in save_steps:
+        keep(0)
     model.train()
     for step in range(settings["steps"]):
         batch = train[torch.randint(len(train), (settings["batch_size"],), generator=order)]
@@ -96,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         schedule.step()
         if step % 200 == 0:
             print(f"step {step:5d}  loss {float(task.detach()):.3f}  topoloss {sum(penalty.values().values()):.3f}")
+        if step + 1 in save_steps:
+            model.eval()
+            keep(step + 1)
+            model.train()
     seconds = time.perf_counter() - start
     model.eval()
     with torch.no_grad():
@@ -120,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     with atomic_path(args.output / METADATA_FILE) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if kept:
+        with atomic_path(args.output / "checkpoints" / "steps.csv") as tmp:
+            tmp.write_text("step,tokens,checkpoint\n" + "".join(f"{s},{t},{c}\n" for s, t, c in kept), encoding="utf-8")
     print(f"held-out cross-entropy {held:.3f} nats/word; TopoLoss "
           + ", ".join(f"{v:.3f}" for v in record["topoloss"].values()) + f"  ({seconds:.0f} s) -> {args.output}")
     return 0

@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "windows": "toposcope.cli.windows",
     "encode": "toposcope.cli.encode",
     "localizer": "toposcope.cli.localizer",
+    "competence": "toposcope.cli.competence",
     "demo": "toposcope.cli.demo",
     "run": "toposcope.cli.run",
     "figures": "toposcope.cli.figures",

@@ -8,7 +8,8 @@ the numbers behind it beside it (same stem, ``.csv`` or ``.nc``):
 file stem                      what                                       needs results of
 =============================  =========================================  ===============================
 fig2_smoothness_performance    TopoNets Fig. 2: smoothness vs             smoothness + a performance
-                               performance, Pareto front
+                               performance, Pareto front (language:       (language: competence, else
+                               minimal-pair accuracy)                     perplexity, labelled)
 fig3_dimensionality            TopoNets Fig. 3: ED vs performance and     dimensionality, smoothness,
                                vs smoothness, r, p; Fisher z              a performance; >= 4 models
 fig4_efficiency                TopoNets Fig. 4: performance change vs     efficiency
@@ -33,6 +34,10 @@ topoformer_components          Topoformer: PC1, PC2 maps per layer and    compon
                                explained variance, per model
 topoformer_tgi                 Topoformer: TGI per layer, models side     tgi
                                by side (topographic vs control)
+trajectory_metrics             every metric against training step (log    a trajectory's models (steps)
+                               axis), per layer or per model size
+topolm_clusters-MODEL          TopoLM: seed-grown clusters on the t-maps  clusters
+                               and each cluster's S / W / J / N profile
 =============================  =========================================  ===============================
 
 The rules each paper's module applies (which analysis is the language
@@ -74,14 +79,14 @@ from pathlib import Path
 from typing import Any
 
 from toposcope._validation import ToposcopeError, check_option
-from toposcope.figures import language, tdann, topoformer, toponets
+from toposcope.figures import language, tdann, topoformer, toponets, trajectory, units
 from toposcope.figures._run import Run, Skip, is_baseline, load_run
 
 __all__ = ["FIGURES", "Run", "build_figures", "check_figure_names", "is_baseline", "load_run"]
 
 #: file stem -> builder(run, folder) -> files written, in drawing order; each module owns one paper's.
 FIGURES: dict[str, Callable[[Run, Path], list[Path]]] = {**toponets.FIGURES, **tdann.FIGURES, **language.FIGURES,
-                                                         **topoformer.FIGURES}
+                                                         **topoformer.FIGURES, **trajectory.FIGURES, **units.FIGURES}
 
 
 def check_figure_names(names: Any) -> list[str]:

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from toposcope.figures._run import Run, Skip, is_baseline, summary, write_csv
+from toposcope.figures._run import Run, Skip, is_baseline, performance, summary, write_csv
 from toposcope.figures._style import model_styles
 
-__all__ = ["FIGURES", "MAX_TMAP_COLUMNS"]
+__all__ = ["FIGURES", "MAX_TMAP_COLUMNS", "competence_score"]
 
 #: Most t-map columns drawn when a run holds none of the Fig. 5A contrasts; wider figures stop being legible.
 MAX_TMAP_COLUMNS = 6
@@ -40,10 +40,19 @@ def _fig2(run: Run, folder: Path) -> list[Path]:
     from toposcope.plot.sheet import save_figure
 
     table, styles = _styled_summary(run)
-    table = table.dropna(subset=["smoothness", "performance"]).drop(columns="effective_dimensionality")
+    table = table.dropna(subset=["smoothness"]).drop(columns="effective_dimensionality")
+    axes_of: dict[str, tuple[str, bool]] = {}
+    table["performance_measure"] = "task performance"
+    for modality in _modalities(table):
+        rows = table.index[table["modality"] == modality]
+        values, label, higher = _performance_axis(run, table.loc[rows, "model"].tolist(), modality)
+        table.loc[rows, "performance"] = [values.get(m, np.nan) for m in table.loc[rows, "model"]]
+        table.loc[rows, "performance_measure"] = label
+        axes_of[modality] = (label, higher)
+    table = table.dropna(subset=["performance"])
     if table.empty:
-        raise Skip("needs smoothness results and a performance (efficiency results or a 'performance' attr) "
-                   "for at least one model")
+        raise Skip("needs smoothness results and a performance (competence or efficiency results, or a "
+                   "'performance' attr) for at least one model")
     table = table.reset_index(drop=True)
     modalities = _modalities(table)
     # As the paper: vision and language models side by side, each architecture its hue and dashed trend.
@@ -52,17 +61,56 @@ def _fig2(run: Run, folder: Path) -> list[Path]:
     table["pareto_front"] = False
     for ax, modality in zip(axes, modalities):
         part = table[table["modality"] == modality]
-        front = part.index[pareto_front(part["smoothness"], part["performance"])]
+        label, higher = axes_of[modality]
+        # The front keeps the best performance for its smoothness: the lowest where lower is better.
+        front = part.index[pareto_front(part["smoothness"], part["performance"] * (1 if higher else -1))]
         table.loc[front, "pareto_front"] = True
         chosen = [styles[m] for m in part["model"]]
         plot_family_trends(ax, part["smoothness"], part["performance"], chosen)
         plot_model_points(ax, part["smoothness"], part["performance"], chosen)
         ax.set_title(f"{modality} models", fontsize=10, fontweight="bold")
         ax.set_xlabel("smoothness (degree of topography)")
-        ax.set_ylabel("task performance")
+        ax.set_ylabel(label)
         unexaggerated(ax, part["performance"])
     stem = folder / "fig2_smoothness_performance"
     return [*save_figure(figure, stem), write_csv(table, stem.with_suffix(".csv"))]
+
+
+def competence_score(run: Run, model: str) -> tuple[float, str] | None:
+    """A model's overall minimal-pair (or SyntaxGym) accuracy and its axis label, if the run has one."""
+    for results in run.of_kind("competence").values():
+        data = results.get(model)
+        if data is not None and "accuracy_overall" in data:
+            pairs = str(data.attrs.get("pairs", ""))
+            label = "SyntaxGym accuracy" if pairs.startswith("syntaxgym") else \
+                f"minimal-pair accuracy ({pairs or 'pairs'})"
+            return float(data["accuracy_overall"]), label
+    return None
+
+
+def _performance_axis(run: Run, models: list[str], modality: str) -> tuple[dict[str, float], str, bool]:
+    """Each model's y value in Fig. 2, the axis label and whether higher is better.
+
+    Language models: the minimal-pair score when every model of the panel has
+    one (TopoNets Fig. 2B plots BLiMP), else the recorded performance, labelled
+    with its measure (perplexity: lower is better).
+    """
+    if modality == "language":
+        scores = {m: competence_score(run, m) for m in models}
+        if models and all(score is not None for score in scores.values()):
+            labels = sorted({label for _, label in scores.values()})
+            return {m: value for m, (value, _) in scores.items()}, " / ".join(labels), True
+    values = {m: performance(run, m) for m in models}
+    measures = set()
+    for m in models:
+        efficiency = run.results.get("efficiency", {}).get(m)
+        if run.attrs[m].get("performance") is None and efficiency is not None:
+            measures.add((str(efficiency.attrs.get("measure", "")), bool(efficiency.attrs.get("higher_is_better", 1))))
+    if len(measures) == 1 and next(iter(measures))[0] == "perplexity":
+        note = ", no minimal-pair results" if modality == "language" else ""
+        return ({m: v for m, v in values.items() if v is not None},
+                f"perplexity (lower is better{note})", False)
+    return {m: v for m, v in values.items() if v is not None}, "task performance", True
 
 
 def _fig3(run: Run, folder: Path) -> list[Path]:

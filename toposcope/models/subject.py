@@ -89,6 +89,11 @@ class Subject:
         ``model(**encoded)`` (e.g. nanoGPT takes ``model(input_ids)``).
     options : dict
         The load options (tau, checkpoint, ...) recorded as provenance.
+    lm_head : callable, optional
+        Language: ``lm_head()`` returns the module that turns the model's last
+        hidden states into vocabulary logits, for models loaded without it
+        whose output layer is not tied to the input embeddings (set by the
+        ``hf:`` adapter; loaded on first call).
     """
 
     model: Any
@@ -101,6 +106,7 @@ class Subject:
     input_shape: tuple[int, ...] = (3, 224, 224)
     forward: Callable | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    lm_head: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         check_option("modality", self.modality, ("vision", "language"))

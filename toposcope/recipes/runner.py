@@ -25,6 +25,7 @@ from toposcope._validation import ToposcopeError
 from toposcope.recipes.lock import LOCK_NAME, run_lock
 from toposcope.recipes.schema import Recipe, Task, expand, load_recipe
 from toposcope.recipes.tasks import (
+    CHECKS,
     IN_PROCESS,
     is_done,
     load_stimuli,
@@ -75,6 +76,11 @@ def validate(recipe: Recipe, output_dir: Path) -> None:
                     except ToposcopeError as error:
                         raise ToposcopeError(f"{where}: {error}",
                                              cli=error.cli and f"{where}: {error.cli}") from None
+            if analysis["kind"] in CHECKS:
+                try:
+                    CHECKS[analysis["kind"]](analysis, subject)
+                except ToposcopeError as error:
+                    raise ToposcopeError(f"{where}: {error}") from None
             stimuli = sets.get(analysis.get("stimuli"))
             wanted = {"vision": "image", "language": "text"}[subject.modality]
             if stimuli is not None and stimuli.kind != wanted:

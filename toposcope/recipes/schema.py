@@ -11,6 +11,8 @@ A recipe names models, stimulus sets and analyses::
     options = {pool = "mean"}          # load options of toposcope.load_model
     # taus = [0.5, 1, 5]               # one model per tau
     # checkpoints = "ckpts/*.pt"       # one model per matching file (relative to the working folder)
+    # revisions = ["step1000", "step3000"]  # one model per hub revision: a training trajectory
+    # checkpoints = "run/steps.csv"    # or a table: step, checkpoint[, tokens]; tokens_per_step = N
 
     [stimuli]
     digits = "demo:digits"             # or a named set, NAME:DIR, a folder, a .txt file
@@ -46,7 +48,8 @@ __all__ = ["ANALYSIS_KEYS", "SHIPPED", "Recipe", "Task", "expand", "load_recipe"
 
 TOP_KEYS = ("recipe", "models", "stimuli", "analyses")
 RECIPE_KEYS = ("name", "description", "paper", "figure", "figures")
-MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints", "seed", "trust_checkpoint")
+MODEL_KEYS = ("spec", "name", "options", "taus", "checkpoints", "seed", "trust_checkpoint", "revisions",
+              "tokens_per_step")
 #: Keys every analysis may have.
 COMMON_KEYS = ("kind", "name", "stimuli", "layers", "batch_size", "text_mode")
 #: Each analysis kind's own parameters (passed to its library function).
@@ -66,9 +69,11 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "tgi": ("max_dist", "method", "n_samples", "seed"),
     "components": ("n_components", "solver", "seed"),
     "suites": ("suites", "n_items", "test", "seed"),
+    "competence": ("pairs", "bos"),
+    "clusters": ("contrast", "threshold", "min_size", "connectivity", "fwhm", "condition"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).
-NO_STIMULI = ("topoloss", "windows", "encoding", "suites")
+NO_STIMULI = ("topoloss", "windows", "encoding", "suites", "competence")
 #: Stimulus specs made in code from the shipped digit data.
 DEMO_SETS = ("demo:digits", "demo:digits-held-out")
 
@@ -103,6 +108,8 @@ class Task:
     stimuli: dict[str, Any] | None
     recipe_sha256: str
     task_sha256: str
+    #: Attributes of the model written on its results (``trajectory``, ``step``, ``tokens`` of a series).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def relative_path(self) -> str:
@@ -255,6 +262,10 @@ def _expand_model(index: int, entry: Any, base_dir: Path) -> list[dict[str, Any]
     if "trust_checkpoint" in options:
         options["trust_checkpoint"] = check_bool(f"{where} trust_checkpoint", options["trust_checkpoint"])
     base = entry.get("name") or model_label(spec)
+    if "revisions" in entry or str(entry.get("checkpoints", "")).lower().endswith(".csv"):
+        from toposcope.recipes.trajectory import expand_series
+
+        return expand_series(where, entry, spec, options, base, base_dir)
     if "taus" in entry and "checkpoints" in entry:
         raise ToposcopeError(f"{where} has both taus and checkpoints; give one per [[models]] entry")
     if "taus" in entry:
@@ -305,7 +316,7 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
 #: ``bins`` may also be a list of bin edges (checked by the analysis).
 POSITIVE_INTS = ("batch_size", "bins", "max_units", "max_windows", "n_pairs", "length", "n_sequences",
                  "n_yoked", "max_delta", "permutations", "top_k", "min_pairs", "n_shuffles", "n_samples",
-                 "n_components", "n_items")
+                 "n_components", "n_items", "min_size")
 NON_NEGATIVE_INTS = ("seed",)
 POSITIVE_NUMBERS = ("window", "fwhm")
 FRACTIONS = ("alpha",)  # strictly between 0 and 1
@@ -341,5 +352,5 @@ def expand(recipe: Recipe) -> list[Task]:
             stimuli = recipe.stimuli[analysis["stimuli"]] if "stimuli" in analysis else None
             identity = {"model": model, "analysis": analysis, "stimuli": stimuli}
             tasks.append(Task(model["name"], model["spec"], model["options"], analysis["name"], analysis["kind"],
-                              params, stimuli, recipe.sha256, _hash(identity)))
+                              params, stimuli, recipe.sha256, _hash(identity), dict(model.get("extra", {}))))
     return tasks

@@ -17,7 +17,7 @@ from typing import Any
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["ANALYSES", "IN_PROCESS", "is_done", "load_stimuli", "register_subject", "run_task"]
+__all__ = ["ANALYSES", "CHECKS", "IN_PROCESS", "is_done", "load_stimuli", "register_subject", "run_task"]
 
 #: Models loaded in this process, keyed by (spec, options); a worker runs many tasks of one model.
 _MODELS: dict[str, Any] = {}
@@ -193,6 +193,36 @@ def _suites(subject, stimuli, params, cache):
                                batch_size=params.get("batch_size", 32), cache=cache, progress=_PROGRESS.get())
 
 
+def _check_competence(analysis: dict[str, Any], subject: Any) -> None:
+    from toposcope.stimuli.minimal_pairs import load_pairs
+    from toposcope.workflows.competence import BOS_MODES
+
+    if "pairs" not in analysis:
+        raise ToposcopeError("a competence analysis needs pairs = \"DIR\" (BLiMP data/, a CSV, SyntaxGym suites, "
+                             "'syntaxgym' or 'grammar')")
+    load_pairs(analysis["pairs"])
+    if analysis.get("bos", "auto") not in BOS_MODES:
+        raise ToposcopeError(f"bos must be one of {', '.join(BOS_MODES)}, got {analysis['bos']!r}")
+    if subject.modality != "language":
+        raise ToposcopeError("minimal pairs need a language model")
+
+
+def _competence(subject, stimuli, params, cache):
+    from toposcope.workflows.competence import score_competence
+
+    _check_competence(params, subject)
+    return score_competence(subject, params["pairs"], bos=params.get("bos", "auto"),
+                            batch_size=params.get("batch_size", 32), progress=_PROGRESS.get())
+
+
+def _clusters(subject, stimuli, params, cache):
+    from toposcope.analysis.clusters import clusters_by_layer
+
+    keys = ("threshold", "min_size", "connectivity", "fwhm", "condition")
+    return clusters_by_layer(_responses(subject, stimuli, params, cache),
+                             params.get("contrast", "sentences_vs_nonwords"), **{k: params[k] for k in keys if k in params})
+
+
 #: kind -> f(subject, stimuli, params, cache) -> Dataset | DataArray; the recipe's analyses.
 ANALYSES: dict[str, Callable[..., Any]] = {
     "smoothness": _smoothness,
@@ -206,6 +236,13 @@ ANALYSES: dict[str, Callable[..., Any]] = {
     "tgi": _tgi,
     "components": _components,
     "suites": _suites,
+    "competence": _competence,
+    "clusters": _clusters,
+}
+
+#: kind -> check(analysis, subject) run by ``toposcope run`` before any task (bad input as one line).
+CHECKS: dict[str, Callable[[dict[str, Any], Any], None]] = {
+    "competence": _check_competence,
 }
 
 
@@ -262,6 +299,6 @@ def run_task(task: Any, output_dir: str | Path, cache: Any = True, force: bool =
                        recipe_model=task.model, analysis=task.analysis, kind=task.kind,
                        stimuli=task.stimuli["set"] if task.stimuli else None,
                        stimulus_set_sha256=stimuli.content_hash() if stimuli is not None else None,
-                       parameters=str(sorted(task.params.items())))
+                       parameters=str(sorted(task.params.items())), **task.extra)
     write_netcdf(result, path, attrs)
     return str(path)
