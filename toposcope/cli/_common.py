@@ -171,3 +171,48 @@ def print_table(header: list[str], rows: list[list[Any]], indent: str = "  ") ->
     print(indent + "  ".join(line))
     for row in cells:
         print(indent + "  ".join([f"{row[0]:<{widths[0]}}", *(f"{v:>{w}}" for v, w in zip(row[1:], widths[1:]))]))
+
+
+def add_layerwise_arguments(parser: argparse.ArgumentParser, **analysis_options: Any) -> None:
+    """SPEC with its load options, then the extract-then-analyse options.
+
+    The preamble of every command that extracts responses and analyses them
+    layer by layer: :func:`add_model_arguments`, then
+    :func:`add_analysis_arguments` with ``analysis_options`` (``output_help``,
+    ``stimuli_help``, ``text_modes``).
+    """
+    add_model_arguments(parser)
+    add_analysis_arguments(parser, **analysis_options)
+
+
+def load_responses(args: argparse.Namespace, load_stimuli: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """The model, the stimuli and their responses, as the command line names them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With the options of :func:`add_layerwise_arguments`.
+    load_stimuli : callable, optional
+        Turns ``args.stimuli`` into a stimulus set; :func:`toposcope.stimuli.load` by default.
+
+    Returns
+    -------
+    (subject, stimuli, responses)
+        ``responses`` maps each layer to a DataArray (stimulus, unit), as from
+        :func:`extract_for`.
+    """
+    subject = load_subject(args)
+    if load_stimuli is None:
+        from toposcope.stimuli import load as load_stimuli
+    stimuli = load_stimuli(args.stimuli)
+    return subject, stimuli, extract_for(args, subject, stimuli)
+
+
+def save_figures(figure: Any, output: Any) -> None:
+    """Write ``figure`` beside ``output`` (PNG and PDF) and print each path; nothing when it is None."""
+    if figure is None:
+        return
+    from toposcope.plot.sheet import save_figure
+
+    for path in save_figure(figure, output):
+        print(f"figure -> {path}")
