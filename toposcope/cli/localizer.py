@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_figures:
         from toposcope.plot.windows import plot_localizer
 
-        save_figures(plot_localizer(result), output.with_name(f"{output.stem}-maps.png"))
+        save_figures(plot_localizer(result, title=f"{subject.name} on {stimuli.name}: {args.contrast}"), output.with_name(f"{output.stem}-maps.png"))
     return 0
