@@ -78,6 +78,30 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+#: Load options that have a flag of their own; any other ``key=value`` is given as ``-O key=value``.
+FLAGGED_OPTIONS = ("tau", "checkpoint", "positions", "arch", "layout", "seed")
+
+
+def cli_words(message: str) -> str:
+    """A load error's Python keywords in the words of the command line.
+
+    ``checkpoint=PATH`` -> ``--checkpoint PATH``, ``trust_checkpoint=True`` ->
+    ``--trust-checkpoint``, any other ``key=VALUE`` -> ``-O key=VALUE``.
+    """
+    import re
+
+    def flag(match: re.Match) -> str:
+        key, value = match.group(1), match.group(2)
+        if key == "trust_checkpoint":
+            return "--trust-checkpoint"
+        if key in FLAGGED_OPTIONS:
+            return f"--{key} {value}"
+        return f"-O {key}={value}"
+
+    # a lower-case keyword followed by '=' and a value, not inside a longer word or a flag
+    return re.sub(r"""(?<![\w.=/'"-])([a-z][a-z0-9_]*)=([^\s,;)]+)""", flag, message)
+
+
 def load_subject(args: argparse.Namespace) -> Any:
     """Load the model named on the command line, turning bad keyword options into one line."""
     from toposcope import load_model
@@ -86,6 +110,10 @@ def load_subject(args: argparse.Namespace) -> Any:
     options = model_options(args)
     try:
         return load_model(args.spec, **options)
+    except ToposcopeError as error:
+        if error.cli is not None:
+            raise
+        raise ToposcopeError(str(error), cli=cli_words(str(error))) from None
     except TypeError as error:
         if "unexpected keyword argument" in str(error):
             bad = str(error).split("'")[1] if "'" in str(error) else str(error)
