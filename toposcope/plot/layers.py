@@ -24,12 +24,6 @@ def _need(data: Any, variables: tuple[str, ...], what: str) -> None:
         raise ToposcopeError(f"expected the Dataset of {what} (with {', '.join(variables)})")
 
 
-def _bars(ax: Any, names: list[str], values: np.ndarray, ylabel: str) -> None:
-    ax.bar(np.arange(len(names)), values, color=[f"C{i % 10}" for i in range(len(names))])
-    ax.set_xticks(np.arange(len(names)), names, rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel(ylabel)
-
-
 #: Up to this many layers share one panel of curves; more get one small panel each.
 MAX_OVERLAID = 6
 #: Columns of the small-multiples grid.
@@ -157,27 +151,37 @@ def plot_dimensionality_layers(data: xr.Dataset, *, title: str | None = None) ->
     Returns
     -------
     matplotlib.figure.Figure
-        Left: eigenvalue against rank, one line per layer (labelled with the
-        layer and its decay exponent); right: ``effective_dimensionality`` per layer.
+        Left: eigenvalue against rank, one line per layer, labelled with the
+        layer and its power-law decay exponent alpha (legend beside the panel;
+        beyond 10 layers the colours run along depth instead of repeating);
+        right (``figure.axes[-1]``): ``effective_dimensionality`` per layer as
+        horizontal bars in the same colours, first layer on top.
     """
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     _need(data, ("eigenvalue", "effective_dimensionality"), "dimensionality_by_layer")
     names = [str(n) for n in data["layer"].values]
-    figure = Figure(figsize=(8.0, 3.2), layout="constrained")
+    many = len(names) > 10
+    colors = ([colormaps["viridis"](v) for v in np.linspace(0.0, 0.9, len(names))] if many
+              else [f"C{i}" for i in range(len(names))])
+    height = 3.4 if len(names) <= 12 else 0.2 * len(names) + 1.0
+    figure = Figure(figsize=(8.0, height), layout="constrained")
     left, right = figure.subplots(1, 2, width_ratios=(2, 1))
     rank = np.asarray(data["component"].values, dtype=np.float64)
-    for i, name in enumerate(names):
+    for name, color in zip(names, colors):
         values = np.asarray(data["eigenvalue"].sel(layer=name).values, dtype=np.float64)
         keep = np.isfinite(values) & (values > 0)
         alpha = float(data["decay_exponent"].sel(layer=name)) if "decay_exponent" in data else float("nan")
-        label = f"{name} (alpha {alpha:.2f})" if np.isfinite(alpha) else name
-        left.loglog(rank[keep], values[keep], color=f"C{i % 10}", linewidth=1.2, label=label)
+        label = f"{name} ({alpha:.2f})" if np.isfinite(alpha) else name
+        left.loglog(rank[keep], values[keep], color=color, linewidth=1.2, label=label)
     left.set_xlabel("rank")
     left.set_ylabel("eigenvalue (variance)")
-    left.legend(fontsize=7, frameon=False)
-    _bars(right, names, np.asarray(data["effective_dimensionality"].values, dtype=np.float64),
-          "effective dimensionality")
+    left.legend(fontsize=6 if many else 7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                borderaxespad=0.0, title="layer (power-law\ndecay exponent alpha)" if "decay_exponent" in data
+                else "layer", title_fontsize=7)
+    _score_bars(right, names, np.asarray(data["effective_dimensionality"].values, dtype=np.float64), colors)
+    right.set_xlabel("effective dimensionality", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=9)
     return figure
