@@ -30,7 +30,7 @@ __all__ = ["CHANCE_Z", "curve_key", "plot_curves", "plot_dimensionality", "plot_
 CHANCE_Z = 1.96
 
 
-def _axes(ax: Any, size: tuple[float, float] = (4.0, 3.0)) -> Any:
+def _axes(ax: Any, size: tuple[float, float] = (6.0, 3.0)) -> Any:
     if ax is not None:
         return ax
     from matplotlib.figure import Figure
@@ -93,7 +93,7 @@ def plot_curves(
     variable: str | None = None,
     title: str | None = None,
     min_pairs: int | None = None,
-    legend: str | None = "inside",
+    legend: str | None = "outside",
 ) -> Any:
     """Draw distance curves, one line per layer (or model), with chance bands.
 
@@ -114,9 +114,10 @@ def plot_curves(
     min_pairs : int, optional
         Bins with fewer pairs get hollow markers: they do not enter the
         smoothness score. Default: each curve's ``min_pairs`` attr, if any.
-    legend : {"inside", "outside", None}
-        Where the legend goes: in the axes, to its right, or nowhere (for
-        small multiples that carry one key for all panels, see :func:`curve_key`).
+    legend : {"outside", "inside", None}
+        Where the legend goes: to the right of the axes (default, so that it
+        covers no curve), in the axes' emptiest corner, or nowhere (for panels
+        that share one key, see :func:`curve_key`).
         It names each curve and says what the dashed line, the bands and
         hollow markers are.
 
