@@ -143,7 +143,7 @@ def _panels(
                 add_scale_bar(ax, tmap)
         if scale == "row":
             bar = figure.colorbar(artist, ax=axes[i].tolist(), shrink=0.9, aspect=12)
-            bar.set_label("t", fontsize=8)
+            bar.set_label("Welch t (this row's scale)", fontsize=7)
             bar.ax.tick_params(labelsize=7)
     if scale == "shared":
         bar = figure.colorbar(artist, ax=axes.ravel().tolist(), shrink=0.8)
