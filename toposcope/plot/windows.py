@@ -121,11 +121,15 @@ def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None,
             part, cmap = _layer(values, layer), None
             if name == "c" and greyed:
                 part, cmap = mask_ambiguous(part, _layer(result["ambiguous"], layer), "viridis")
-            plot_sheet(part, ax=axes[i, j], cmap=cmap, vmin=low if center is None else None,
-                       vmax=vmax if center is None else (float(np.percentile(np.abs(finite), 99)) if finite.size
-                                                         else None),
-                       center=center, colorbar=i == len(layers) - 1, label=bar_label,
-                       title=f"{label}\n{short[layer]}" if i == 0 else short[layer])
+            artist = plot_sheet(part, ax=axes[i, j], cmap=cmap, vmin=low if center is None else None,
+                                vmax=vmax if center is None else (float(np.percentile(np.abs(finite), 99))
+                                                                  if finite.size else None),
+                                center=center, colorbar=False,
+                                title=f"{label}\n{short[layer]}" if i == 0 else short[layer])
+        # One bar under each column (its scale is shared down the column), so every panel keeps its size.
+        bar = figure.colorbar(artist, ax=axes[:, j].tolist(), location="bottom", shrink=0.85, aspect=25)
+        bar.set_label(bar_label, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     return figure
 
 
