@@ -32,3 +32,11 @@ def test_a_load_error_without_cli_words_is_translated(monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [("toposcope layers: error: cannot download 'torchvision:resnet18' (offline); "
                     "pass --checkpoint PATH or -O weights=DEFAULT")]
+
+
+def test_a_load_warning_names_flags_on_the_command_line():
+    with pytest.warns(UserWarning) as caught:
+        assert main(["layers", "torchvision:resnet18"]) == 0
+    messages = [str(w.message) for w in caught]
+    assert any("random weights" in m and m.endswith("pass --checkpoint PATH or -O weights=DEFAULT") for m in messages)
+    assert not any("checkpoint=PATH" in m for m in messages)

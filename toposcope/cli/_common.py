@@ -103,13 +103,21 @@ def cli_words(message: str) -> str:
 
 
 def load_subject(args: argparse.Namespace) -> Any:
-    """Load the model named on the command line, turning bad keyword options into one line."""
+    """Load the model named on the command line, its errors and warnings in the command line's words."""
+    import warnings
+
     from toposcope import load_model
     from toposcope._validation import ToposcopeError
 
     options = model_options(args)
     try:
-        return load_model(args.spec, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            subject = load_model(args.spec, **options)
+        for warning in caught:  # the loader's advice, in the command line's words
+            warnings.warn_explicit(cli_words(str(warning.message)), warning.category, warning.filename,
+                                   warning.lineno)
+        return subject
     except ToposcopeError as error:
         if error.cli is not None:
             raise
