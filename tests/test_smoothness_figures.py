@@ -93,3 +93,16 @@ def test_many_layers_get_one_panel_each_with_its_chance_curve_and_one_key():
     assert len(few.axes) == 2
     labels = [t.get_text() for t in few.axes[0].get_legend().get_texts()]
     assert labels[:4] == [str(n) for n in data["layer"].values[:4]] and "chance: curve with shuffled positions" in labels
+
+
+def test_a_wide_chance_band_in_a_sparse_bin_does_not_flatten_the_curves():
+    from test_figure_images import _smoothness_layers
+
+    data = _smoothness_layers(8)
+    data["chance_sem"][:, -1] = 5.0  # the last bin holds 8 pairs: its band spans +-10
+    figure = plot_smoothness_layers(data)
+    low, high = figure.axes[0].get_ylim()
+    assert -1.05 <= low and high <= 1.05
+    values = data["correlation"].values
+    assert low <= values.min() and values.max() <= high
+    assert high - low < 1.5 * (values.max() - min(values.min(), 0.0)) + 0.1

@@ -72,6 +72,7 @@ def plot_smoothness_layers(data: xr.Dataset, *, title: str | None = None,
     else:
         _small_multiples(main, curves, data)
         colors = ["C0"] * len(names)  # the panels' titles name the layers; colours would repeat
+    _fit_to_curves(main.axes[0], data)
     right = side.subplots()
     _score_bars(right, names, np.asarray(data["score_toponets"].values, dtype=np.float64), colors)
     if "score_toponets_chance_low" in data:
@@ -81,6 +82,25 @@ def plot_smoothness_layers(data: xr.Dataset, *, title: str | None = None,
     if title:
         figure.suptitle(title, fontsize=9)
     return figure
+
+
+def _fit_to_curves(ax: Any, data: xr.Dataset) -> None:
+    """y limits that hold every curve point and the chance level of scored bins, within -1 and 1.
+
+    The chance band widens without bound where a bin holds few pairs; left to
+    autoscale, it would flatten every curve (the axes are shared).
+    """
+    values = [np.asarray(data["correlation"].values, dtype=np.float64).ravel(), [0.0]]
+    if "chance" in data:
+        chance = np.asarray(data["chance"].values, dtype=np.float64)
+        if "pairs" in data and data.attrs.get("min_pairs"):
+            chance = np.where(np.asarray(data["pairs"].values) >= int(data.attrs["min_pairs"]), chance, np.nan)
+        values.append(chance.ravel())
+    finite = np.concatenate([np.asarray(v, dtype=np.float64) for v in values])
+    finite = finite[np.isfinite(finite)]
+    low, high = float(finite.min()), float(finite.max())
+    pad = 0.08 * max(high - low, 0.05)
+    ax.set_ylim(max(low - pad, -1.05), min(high + pad, 1.05))
 
 
 def _small_multiples(grid: Any, curves: dict[str, xr.Dataset], data: xr.Dataset) -> None:
