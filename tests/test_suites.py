@@ -157,3 +157,22 @@ def test_suite_bad_input(tmp_path):
     assert unpaired.attrs["n_target"] == 10
     with pytest.raises(ToposcopeError, match="1 items lack a sentence in one condition"):
         suite_maps(responses.isel(stimulus=slice(0, 19)), suite, test="paired")
+
+
+def test_suite_and_pairs_csv_share_one_reader(tmp_path):
+    from toposcope.stimuli._csv import read_rows
+    from toposcope.stimuli.minimal_pairs import read_pairs_csv
+
+    path = tmp_path / "s.csv"
+    # A byte-order mark, padded names and values, a short row and a row with an extra cell.
+    path.write_bytes("\ufeff sentence , condition\n  a b , x \nc d\ne f,y,extra\n".encode())
+    header, rows = read_rows(path)
+    assert header == ["sentence", "condition"]
+    assert rows == [{"sentence": "a b", "condition": "x"}, {"sentence": "c d", "condition": ""},
+                    {"sentence": "e f", "condition": "y"}]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("good,bad\ncaf\xe9,x\n".encode("latin-1"))
+    with pytest.raises(ToposcopeError, match=r"^suite file latin.csv is not UTF-8"):
+        read_suite(latin)
+    with pytest.raises(ToposcopeError, match=r"^latin.csv is not UTF-8"):
+        read_pairs_csv(latin)

@@ -24,7 +24,6 @@ stimulus set and that contrast. Three sources:
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError, check_file, check_positive_int
+from toposcope.stimuli._csv import read_rows
 from toposcope.stimuli.core import StimulusSet
 
 __all__ = [
@@ -137,20 +137,13 @@ def read_suite(path: str | Path, *, contrast: tuple[str, str] | str | None = Non
         A missing column, an empty sentence or condition, or fewer than two conditions.
     """
     path = check_file("suite file", path, "give a CSV with columns sentence, condition (and optionally item)")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-    except UnicodeDecodeError as error:
-        raise ToposcopeError(f"suite file {path.name} is not UTF-8 ({error.reason} at byte {error.start})") from None
+    header, rows = read_rows(path, "suite file")
     missing = [c for c in ("sentence", "condition") if c not in header]
     if missing:
         raise ToposcopeError(f"suite file {path.name} has no column {missing[0]!r}; its columns are {header}; "
                              "a suite needs sentence, condition (and optionally item)")
     if not rows:
         raise ToposcopeError(f"suite file {path.name} has no sentences")
-    rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in rows]
     for line, row in enumerate(rows, start=2):
         for column in ("sentence", "condition"):
             if not row[column]:
