@@ -16,7 +16,13 @@ import xarray as xr
 from scipy.spatial.distance import cdist
 
 from toposcope.analysis import _pairs
-from toposcope.analysis.smoothness import category_smoothness, curve, score, scores, selectivity_curve
+from toposcope.analysis.smoothness import (
+    category_smoothness,
+    curve,
+    score,
+    scores,
+    selectivity_curve,
+)
 from toposcope.sheet import CorticalSheet, grid_sheet, torus_sheet
 from toposcope.sheet.torus import offset_distances, torus_diameter, torus_distance_range
 
