@@ -277,7 +277,7 @@ def curve(
         One layer's responses (numpy- or dask-backed) with unit coords ``x``, ``y``.
     bins : int or sequence of float
         A count of equal bins from the shortest to the longest distance between
-        units of the sheet, constant units included (to the window diagonal for
+        units of the sheet (wrapped on a torus), constant units included (to the window diagonal for
         ``sampling="windows"``), as TDANN bins (15 by default); or explicit edges.
         Bins are ``[lower, upper)``, the last one closed.
     mode : {"exact", "sampled"}
