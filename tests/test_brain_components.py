@@ -84,3 +84,43 @@ def test_alignment_bad_input(tmp_path):
         align_components(model.drop_vars("sentence"), brain)
     with pytest.raises(ToposcopeError, match=r"dims \('stimulus', 'voxel'\)"):
         align_components(model, brain.rename(voxel="unit"))
+
+
+def test_the_reader_takes_the_public_release_layout(tmp_path):
+    # The layout of Tuckute et al. 2024's brain-lang-data_participant_20230728.csv: one row per participant
+    # (target_UID), region (roi) and sentence (item_id, sentence), condition cond (B baseline, D / S drive and
+    # suppress for other participants), the response in response_target; lang_LH_netw is the fROIs' mean.
+    from toposcope.brain.components import TUCKUTE2024_BASELINE
+
+    rng = np.random.default_rng(4)
+    train = [int(u) for u in TUCKUTE2024_BASELINE["target_UID"]]
+    frois = list(TUCKUTE2024_BASELINE["roi"])
+    sentences = [f"baseline sentence {i}" for i in range(12)]
+    truth = rng.normal(size=(len(sentences), len(train), len(frois)))
+    rows = []
+    for i, text in enumerate(sentences):
+        for p, uid in enumerate(train):
+            for r, roi in enumerate(frois + ["lang_LH_netw"]):
+                value = truth[i, p].mean() if roi == "lang_LH_netw" else truth[i, p, r]
+                rows.append({"item_id": i, "sentence": text, "target_UID": uid, "roi": roi, "response_target": value,
+                             "response_target_non_norm": 3 * value, "cond": "B", "cond_approach": "B",
+                             "trial_num": i})
+    for uid in (797, 841):  # evaluation participants: drive and suppress sentences, plus a few baseline ones
+        for k, cond in enumerate(("D", "S", "B")):
+            rows.append({"item_id": 1000 + k, "sentence": f"other {k}", "target_UID": uid, "roi": frois[0],
+                         "response_target": 9.0, "response_target_non_norm": 9.0, "cond": cond,
+                         "cond_approach": f"{cond}_search", "trial_num": k})
+    path = tmp_path / "brain-lang-data_participant_20230728.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    brain = read_sentence_brain(path, keep=TUCKUTE2024_BASELINE)
+    assert brain.sizes == {"stimulus": 12, "voxel": 25}
+    assert list(brain.sentence.values) == sentences
+    assert list(brain.voxel.values[:2]) == ["848:lang_LH_IFGorb", "848:lang_LH_IFG"]
+    np.testing.assert_allclose(brain.values, truth.reshape(12, 25))
+    # Without keep every participant, region and condition is read (NaN where one was not shown a sentence).
+    everything = read_sentence_brain(path)
+    assert everything.sizes == {"stimulus": 15, "voxel": 32} and np.isnan(everything.values).any()
+    with pytest.raises(ToposcopeError, match=r"no row has cond in \['X'\]; its values are \['B', 'D', 'S'\]"):
+        read_sentence_brain(path, keep={"cond": "X"})
+    with pytest.raises(ToposcopeError, match="has no column 'session' to keep rows by"):
+        read_sentence_brain(path, keep={"session": 1})

@@ -81,3 +81,17 @@ def test_component_maps_bad_input():
         component_maps(responses, solver="svd")
     with pytest.raises(ToposcopeError, match="n_components must be a positive integer"):
         component_maps(responses, n_components=0)
+
+
+def test_serial_eigendecomposition_gives_the_threaded_result(monkeypatch):
+    # Small layers run LAPACK on one BLAS thread for speed; the answer is the threaded one.
+    from toposcope.analysis import components
+
+    rng = np.random.default_rng(7)
+    data = rng.normal(size=(80, 40)) @ rng.normal(size=(40, 40))
+    responses = xr.DataArray(data.astype(np.float32), dims=("stimulus", "unit"))
+    serial = components.component_maps(responses, n_components=5, solver="covariance")
+    monkeypatch.setattr(components, "SERIAL_EIGEN_UNITS", 0)
+    threaded = components.component_maps(responses, n_components=5, solver="covariance")
+    np.testing.assert_allclose(serial["loadings"].values, threaded["loadings"].values, atol=1e-6)
+    np.testing.assert_allclose(serial["explained_variance"].values, threaded["explained_variance"].values, rtol=1e-12)

@@ -432,7 +432,13 @@ def test_dask_sweep_equals_serial_run(serial_run, tmp_path):
     assert dask_summary["ran"] == N_TASKS
     for relative in summary["files"]:
         serial, parallel = _open(out / relative), _open(tmp_path / "out" / relative)
-        xr.testing.assert_identical(serial, parallel)
+        # Same coords, attrs (provenance) and variables; values to float32 rounding only: the
+        # smoothness correlations are float32 matmuls, and dask's worker processes run BLAS on
+        # one thread each while the serial run uses every core, which may sum in another order.
+        xr.testing.assert_identical(serial.drop_vars(list(serial.data_vars)),
+                                    parallel.drop_vars(list(parallel.data_vars)))
+        assert sorted(serial.data_vars) == sorted(parallel.data_vars)
+        xr.testing.assert_allclose(serial, parallel, rtol=1e-6, atol=1e-7)
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 

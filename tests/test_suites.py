@@ -157,3 +157,53 @@ def test_suite_bad_input(tmp_path):
     assert unpaired.attrs["n_target"] == 10
     with pytest.raises(ToposcopeError, match="1 items lack a sentence in one condition"):
         suite_maps(responses.isel(stimulus=slice(0, 19)), suite, test="paired")
+
+
+def test_suite_and_pairs_csv_share_one_reader(tmp_path):
+    from toposcope.stimuli._csv import read_rows
+    from toposcope.stimuli.minimal_pairs import read_pairs_csv
+
+    path = tmp_path / "s.csv"
+    # A byte-order mark, padded names and values, a short row and a row with an extra cell.
+    path.write_bytes("\ufeff sentence , condition\n  a b , x \nc d\ne f,y,extra\n".encode())
+    header, rows = read_rows(path)
+    assert header == ["sentence", "condition"]
+    assert rows == [{"sentence": "a b", "condition": "x"}, {"sentence": "c d", "condition": ""},
+                    {"sentence": "e f", "condition": "y"}]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("good,bad\ncaf\xe9,x\n".encode("latin-1"))
+    with pytest.raises(ToposcopeError, match=r"^suite file latin.csv is not UTF-8"):
+        read_suite(latin)
+    with pytest.raises(ToposcopeError, match=r"^latin.csv is not UTF-8"):
+        read_pairs_csv(latin)
+
+
+def test_semantic_suites_change_one_word_of_the_contrasted_kind():
+    from toposcope.stimuli import suites as module
+
+    positive = set(module._POSITIVE[0] + module._POSITIVE[1])
+    negative = set(module._NEGATIVE[0] + module._NEGATIVE[1])
+    kinds = {"sentiment": (positive, negative), "concreteness": (set(module._CONCRETE), set(module._ABSTRACT))}
+    assert [s.name for s in load_suite("semantic", n_items=3)] == list(module.SEMANTIC_SUITES)
+    for name, (target, reference) in module.SEMANTIC_SUITES.items():
+        suite = load_suite(f"semantic:{name}", n_items=40, seed=2)[0]
+        assert (suite.target, suite.reference, suite.paired) == (target, reference, True)
+        assert list(suite.stimuli.labels["condition"]) == [target, reference] * 40
+        words_target, words_reference = kinds[name]
+        for a, b in np.asarray(suite.stimuli.items).reshape(-1, 2):
+            changed = [(x, y) for x, y in zip(a.split(), b.split()) if x != y]
+            assert len(a.split()) == len(b.split()) and len(changed) == 1
+            assert changed[0][0] in words_target and changed[0][1] in words_reference
+        # Both polarities and both frames occur; a fixed seed gives the same suite.
+        assert len({t.split()[-1] for t in suite.stimuli.items}) > 5
+        assert module.semantic_suite(name, 5, seed=1).stimuli.items == module.semantic_suite(name, 5, seed=1).stimuli.items
+    # The grammar suites are not moved by the semantic ones (separate random streams).
+    assert grammar_suite("animacy", 5).stimuli.items == grammar_suite("animacy", 5).stimuli.items
+    with pytest.raises(ToposcopeError, match="unknown semantic suite 'syntax'; known: sentiment, concreteness"):
+        load_suite("semantic:syntax")
+
+
+def test_a_missing_suite_file_says_the_format_and_where_published_suites_come_from(tmp_path):
+    with pytest.raises(ToposcopeError, match=r"suite file .*absent.csv' does not exist; give a UTF-8 CSV .*"
+                                             r"columns sentence, condition .*Topoformer test suites.*'semantic'"):
+        load_suite(tmp_path / "absent.csv")

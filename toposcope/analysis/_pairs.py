@@ -5,6 +5,12 @@ selectivity difference) in bins of sheet distance. This module holds the parts
 that do not care which value: bin edges, a fast exact binning of distances,
 per-bin accumulators, and the three pair-sampling schemes (all pairs in blocks,
 pairs inside groups of units, random pairs).
+
+On a sheet that wraps (a torus, :mod:`toposcope.sheet.torus`) every distance
+here is the wrapped one: the binners and :func:`random_pairs` take a
+``period`` and measure through :func:`~toposcope.sheet.torus.wrapped_distances`
+and :func:`~toposcope.sheet.torus.offset_distances`; ``period=None`` (a flat
+sheet) keeps the plain Euclidean arithmetic.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from toposcope._validation import ToposcopeError
+from toposcope.sheet.torus import offset_distances, torus_distance_range, wrapped_distances
 
 __all__ = [
     "Accumulator",
@@ -53,12 +60,16 @@ def sheet_diameter(positions: np.ndarray) -> float:
     return float(pdist(hull).max())
 
 
-def distance_range(positions: np.ndarray) -> tuple[float, float]:
+def distance_range(positions: np.ndarray, period: tuple[float, float] | None = None) -> tuple[float, float]:
     """Shortest and longest distance between two of ``positions`` (n, 2) -> ``(shortest, longest)``.
 
     The shortest is recomputed for its pair with the arithmetic of :func:`distances`,
     so that a bin edge placed on it holds that pair exactly. Coincident units give 0.
+    On a torus (``period``) both are wrapped distances
+    (:func:`~toposcope.sheet.torus.torus_distance_range`).
     """
+    if period is not None:
+        return torus_distance_range(positions, period)
     if len(positions) < 2:
         return 0.0, 0.0
     from scipy.spatial import cKDTree
@@ -103,10 +114,12 @@ class Binner:
     table on a fine uniform grid gives each distance its bin up to one step and
     two comparisons with the true edges make it exact, which is several times
     faster than ``np.searchsorted`` on the hundreds of millions of pairs of a
-    large sheet.
+    large sheet. ``period`` (a torus's ``(px, py)``) makes :meth:`pairs` measure
+    wrapped distances.
     """
 
-    def __init__(self, edges: np.ndarray) -> None:
+    def __init__(self, edges: np.ndarray, period: tuple[float, float] | None = None) -> None:
+        self.period = period
         self.edges = np.asarray(edges, dtype=np.float64)
         self.n_bins = k = len(self.edges) - 1
         closed = self.edges.copy()
@@ -143,7 +156,7 @@ class Binner:
 
     def pairs(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Bin index of the distance between each of ``a`` (m, 2) and ``b`` (n, 2) -> (m, n)."""
-        return self(distances(a, b))
+        return self(distances(a, b, self.period))
 
 
 class LatticeBinner:
@@ -156,6 +169,8 @@ class LatticeBinner:
     codes, ``dy * (2 * span_x + 1) + dx`` with ``|dx| <= span_x``, names the
     offset uniquely, and the table is laid out so that negative differences
     index it from the end (numpy's negative indices) with no offset to add.
+    On a torus (the binner's ``period``) each offset's entry holds the bin of
+    its folded distance, so pairs cost the same as on a flat sheet.
     """
 
     #: Largest table (entries) worth building.
@@ -167,9 +182,7 @@ class LatticeBinner:
         sx, sy = span
         self.stride = 2 * sx + 1
         dy, dx = np.meshgrid(np.arange(-sy, sy + 1.0), np.arange(-sx, sx + 1.0), indexing="ij")
-        d = dx * dx
-        d += dy * dy
-        bins = binner(np.sqrt(d, out=d))
+        bins = binner(offset_distances(dx, dy, binner.period))
         size = (2 * sy + 1) * self.stride
         code = (dy * self.stride + dx).astype(np.int64) % size  # negative codes wrap to the end
         self.table = np.empty(size, dtype=np.intp)
@@ -195,9 +208,10 @@ class LatticeBinner:
         return self.table[np.subtract.outer(a, b)]
 
 
-def pair_binner(edges: np.ndarray, positions: np.ndarray) -> Binner | LatticeBinner:
-    """The fastest exact binner for pairs of ``positions`` (shuffles share the same span)."""
-    binner = Binner(edges)
+def pair_binner(edges: np.ndarray, positions: np.ndarray,
+                period: tuple[float, float] | None = None) -> Binner | LatticeBinner:
+    """The fastest exact binner for pairs of ``positions`` (shuffles share the same span); wrapped with ``period``."""
+    binner = Binner(edges, period)
     span = LatticeBinner.applies(positions)
     return binner if span is None else LatticeBinner(binner, span)
 
@@ -247,12 +261,15 @@ class Accumulator:
         return mean, sem, n.copy()
 
 
-def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def distances(a: np.ndarray, b: np.ndarray, period: tuple[float, float] | None = None) -> np.ndarray:
     """Euclidean distances between positions ``a`` (m, 2) and ``b`` (n, 2) -> (m, n).
 
     Computed as ``sqrt(dx**2 + dy**2)`` in float64, the same arithmetic as
     ``scipy.spatial.distance.pdist``, so bin membership matches it exactly.
+    With ``period`` (a torus) the wrapped distances instead.
     """
+    if period is not None:
+        return wrapped_distances(a, b, period)
     d = np.subtract.outer(a[:, 0], b[:, 0])
     d *= d
     dy = np.subtract.outer(a[:, 1], b[:, 1])
@@ -439,7 +456,6 @@ def random_pairs(
         j += j >= i  # uniform over the other n - 1 units
         values = kernel(i, j)
         for acc, pos in zip(out, positions):
-            dx, dy = pos[i, 0] - pos[j, 0], pos[i, 1] - pos[j, 1]
-            d = np.sqrt(dx * dx + dy * dy)
+            d = offset_distances(pos[i, 0] - pos[j, 0], pos[i, 1] - pos[j, 1], binner.period)
             acc.add(binner(d), values)
     return out

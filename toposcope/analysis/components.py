@@ -16,7 +16,9 @@ Solvers (``solver=``):
     file- or dask-backed responses stream), its top eigenvectors, and scores
     from a second pass. Only the top eigenvectors are computed (LAPACK's
     ``syevr`` through ``scipy.linalg.eigh(subset_by_index=...)``), about three
-    times faster than the full decomposition. The same subspace
+    times faster than the full decomposition, on one BLAS thread for layers
+    of up to :data:`SERIAL_EIGEN_UNITS` units (faster there, and steady on a
+    busy machine: ``benchmarks/bench_topoformer.py``). The same subspace
     as scikit-learn's exact solvers (``svd_solver="covariance_eigh"``).
 ``"full"``
     ``PCA(svd_solver="full")`` on the responses in memory.
@@ -33,6 +35,7 @@ loading of each component, in absolute value, is positive, whatever the solver.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -56,12 +59,32 @@ def _flip(vectors: np.ndarray) -> np.ndarray:
     return vectors * signs[:, None]
 
 
+#: Up to this many units the eigendecomposition runs on one BLAS thread (see :func:`_top_eigen`).
+SERIAL_EIGEN_UNITS = 4096
+
+
 def _top_eigen(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` largest eigenvalues and their eigenvectors (columns) of a symmetric matrix."""
     from scipy.linalg import eigh
 
     n = len(matrix)
-    return eigh(matrix, subset_by_index=[n - k, n - 1], driver="evr")
+    if n > SERIAL_EIGEN_UNITS:
+        return eigh(matrix, subset_by_index=[n - k, n - 1], driver="evr")
+    # The reduction to tridiagonal form is a long chain of small matrix-vector
+    # steps: on a layer of hundreds of units, splitting each step over BLAS
+    # threads costs more in hand-offs than it saves, and on a busy machine the
+    # threads wait on each other (768 units: 0.05 s on one thread, 0.1-2 s on
+    # two). Same LAPACK routine, same result.
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        return eigh(matrix, subset_by_index=[n - k, n - 1], driver="evr")
+
+
+@functools.cache
+def _blas_threads() -> Any:
+    """A controller of the loaded BLAS libraries' thread pools (finding them reads the process's maps: once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _covariance(checked: Any, k: int) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:

@@ -44,6 +44,12 @@ permute the positions within each window or subset, so the shuffles reuse its
 values (TDANN shuffles the distances within each sample). A permutation keeps
 every bin's pair count in exact and windowed mode.
 
+Torus sheets (Topoformer's, whose grid wraps; :mod:`toposcope.sheet.torus`):
+when the units carry the ``wrap_x``, ``wrap_y`` coords, every pair distance is
+the wrapped one (the shorter way round), the bins span the shortest to the
+longest wrapped distance, and attr ``torus_period`` records the period. Flat
+sheets are measured as before.
+
 Constant units are excluded and counted (``attrs["n_constant_units"]``); a bin
 without pairs is NaN with ``pairs == 0``.
 
@@ -70,6 +76,7 @@ from toposcope.analysis._responses import (
 )
 from toposcope.analysis.smoothness_score import CHANCE_LEVEL, KINDS, MIN_PAIRS, score, scores
 from toposcope.analysis.spatial_stats import morans_i
+from toposcope.sheet.torus import sheet_period
 
 __all__ = [
     "BINS",
@@ -203,6 +210,7 @@ def _run(
     n_pairs: int = 0,
     pair_chunk: int = 1,
     distances: tuple[float, float] | None = None,
+    period: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, tuple, list[tuple], dict[str, Any]]:
     """Shared driver of :func:`curve` and :func:`selectivity_curve`.
 
@@ -212,18 +220,21 @@ def _run(
     random pairs. Count bins span ``distances`` (shortest, longest; default
     those between ``positions``). Returns the edges, the curve ``(mean, sem,
     pairs)``, one such curve per shuffle (SEM only for the first) and attrs.
+    ``period`` (a torus's) makes every distance the wrapped one.
     """
     shuffle_seq, sample_seq, chance_seq = np.random.SeedSequence(check_seed(seed)).spawn(3)
     attrs: dict[str, Any] = {"mode": mode, "seed": seed}
-    shortest, longest = _pairs.distance_range(positions) if distances is None else distances
+    if period is not None:
+        attrs["torus_period"] = list(period)
+    shortest, longest = _pairs.distance_range(positions, period) if distances is None else distances
     if mode == "exact" or groups is None:
         edges = _pairs.resolve_edges(bins, longest, shortest)
         sets = [positions] + [positions[p] for p in _permutations(len(positions), n_shuffles, shuffle_seq)]
         if mode == "exact":
-            accs = _pairs.all_pairs(values_block, sets, _pairs.pair_binner(edges, positions), block, full=2,
+            accs = _pairs.all_pairs(values_block, sets, _pairs.pair_binner(edges, positions, period), block, full=2,
                                     same_counts=True)
         else:
-            accs = _pairs.random_pairs(values_pairs, sets, _pairs.Binner(edges), n_pairs,
+            accs = _pairs.random_pairs(values_pairs, sets, _pairs.Binner(edges, period), n_pairs,
                                        np.random.default_rng(sample_seq), pair_chunk, full=2)
         results = [acc.result() for acc in accs]
         attrs["sem_over"] = "pairs"
@@ -232,7 +243,7 @@ def _run(
         chosen = groups(positions, np.random.default_rng(sample_seq))
         rng = np.random.default_rng(chance_seq)
         permutations = [[rng.permutation(len(units)) for units in chosen] for _ in range(n_shuffles)]
-        results = _pairs.grouped(values_block, chosen, positions, _pairs.pair_binner(edges, positions),
+        results = _pairs.grouped(values_block, chosen, positions, _pairs.pair_binner(edges, positions, period),
                                  permutations)
         attrs["n_groups"] = len(chosen)
     return edges, results[0], results[1:], attrs
@@ -269,7 +280,7 @@ def curve(
         One layer's responses (numpy- or dask-backed) with unit coords ``x``, ``y``.
     bins : int or sequence of float
         A count of equal bins from the shortest to the longest distance between
-        units of the sheet, constant units included (to the window diagonal for
+        units of the sheet (wrapped on a torus), constant units included (to the window diagonal for
         ``sampling="windows"``), as TDANN bins (15 by default); or explicit edges.
         Bins are ``[lower, upper)``, the last one closed.
     mode : {"exact", "sampled"}
@@ -328,6 +339,7 @@ def curve(
     # Count bins and the default window follow the whole sheet, constant units
     # included, so that models with different dead units share the same bins.
     sheet = np.stack([np.asarray(checked.responses[c].values, dtype=np.float64) for c in ("x", "y")], axis=1)
+    period = sheet_period(checked.responses, "responses")
 
     def block_values(a, b):
         za = z[a]
@@ -351,7 +363,8 @@ def curve(
 
     edges, main, shuffled, attrs = _run(
         block_values, pair_values, positions, bins, mode, seed, shuffles, block, groups, extent,
-        n_pairs, max(1, _PAIR_CHUNK_BYTES // (8 * checked.n_stimuli)), _pairs.distance_range(sheet),
+        n_pairs, max(1, _PAIR_CHUNK_BYTES // (8 * checked.n_stimuli)), _pairs.distance_range(sheet, period),
+        period,
     )
     if mode == "sampled":
         attrs["sampling"] = sampling
@@ -425,10 +438,11 @@ def selectivity_curve(
         return [np.sort(rng.choice(len(pos), size, replace=False)) for _ in range(samples)]
 
     # TDANN's category-smoothness bins start at 0 (``np.linspace(0, cutoff, n)``).
-    diameter = _pairs.sheet_diameter(positions)
+    period = sheet_period(values, "selectivity map")
+    diameter = _pairs.distance_range(positions, period)[1] if period else _pairs.sheet_diameter(positions)
     edges, main, shuffled, attrs = _run(
         block_values, None, positions, bins, mode, seed, shuffles, block, subsets, diameter,
-        distances=(0.0, diameter),
+        distances=(0.0, diameter), period=period,
     )
     if mode == "sampled":
         attrs.pop("n_groups", None)
@@ -455,7 +469,8 @@ def category_smoothness(
     equal bins from 0 to ``cutoff``, scored with :func:`score` ``kind="tdann"``:
     ``(max(c) - c[0]) / max(c)``. When the diagonal of the units' bounding box
     is shorter than ``cutoff`` (a sheet smaller than TDANN's 70 mm), the bins
-    end at the diagonal instead, so that they span distances the sheet has.
+    end at the diagonal instead, so that they span distances the sheet has (on
+    a torus, at the longest wrapped distance).
 
     TDANN first drops units whose mean fLOC response is below 0.5; a t-map
     does not carry responses, so select the units before calling this if needed.
@@ -484,8 +499,11 @@ def category_smoothness(
             or cutoff <= 0:
         raise ToposcopeError(f"cutoff must be a positive sheet distance, got {cutoff!r}")
     check_positive_int("bins", bins)
-    # The bounding box's diagonal bounds the sheet's diameter; TDANN's 70 mm sheets reach past the cutoff.
-    edges = np.linspace(0.0, min(cutoff, float(np.hypot(*np.ptp(xy, axis=0)))), bins + 1)
+    # The bounding box's diagonal bounds the sheet's diameter (on a torus, the longest wrapped
+    # distance does); TDANN's 70 mm sheets reach past the cutoff.
+    period = sheet_period(tmap, "selectivity map")
+    reach = _pairs.distance_range(xy, period)[1] if period else float(np.hypot(*np.ptp(xy, axis=0)))
+    edges = np.linspace(0.0, min(cutoff, reach), bins + 1)
     result = selectivity_curve(tmap, edges, "sampled", seed=seed, samples=samples, sample_size=sample_size,
                                chance=False)
     # TDANN's procedure keeps every non-empty bin; its curves average 25 sets of 500 units.

@@ -26,23 +26,44 @@ sets such as the 1,000 sentences of Tuckute et al. (2024, *Driving and
 suppressing the human language network*, github.com/gretatuckute/drive_suppress_brains)
 are distributed: one row per sentence and voxel (or region), with columns
 
-==============  =====================================================  ==============
+==============  =====================================================  ==================
 column          meaning                                                default name
-==============  =====================================================  ==============
+==============  =====================================================  ==================
 sentence        the sentence text (matched to the model's stimuli)     ``sentence``
 voxel / region  the voxel or region of interest the response is from   ``roi``
 response        the response (e.g. a beta), one number                 ``response_target``
-participant     optional: participant id; voxels are kept apart per    ``UID``
-                participant as ``participant:voxel``
+participant     optional: participant id; voxels are kept apart per    ``target_UID``
+                participant as ``participant:voxel``                   (or ``UID``)
 x, y, z         optional: the voxel's coordinates                      ``x``, ``y``, ``z``
-==============  =====================================================  ==============
+==============  =====================================================  ==================
 
-Other column names are given to the reader (``voxel="voxel_id"``, ...). Rows of
-one sentence and voxel are averaged (repetitions).
+Other column names are given to the reader (``voxel="voxel_id"``, ...); other
+columns are ignored, except those named in ``keep=``, which selects rows. Rows
+of one sentence and voxel are averaged (repetitions).
+
+*The public release.* The repository's ``setup_utils/download_files.py``
+downloads ``data/brain-lang-data_participant_20230728.csv`` (about 28 MB, with
+``column_name_descriptions.csv`` beside it). It is this long table: one row per
+participant (``target_UID``), region (``roi``: the left-hemisphere language
+fROIs ``lang_LH_IFGorb``, ``lang_LH_IFG``, ``lang_LH_MFG``, ``lang_LH_AntTemp``,
+``lang_LH_PostTemp``, their mean ``lang_LH_netw``, and more) and sentence
+(``item_id``, ``sentence``), the response in ``response_target`` (and
+``response_target_non_norm``), and the condition in ``cond`` (``B``: the 1,000
+baseline sentences; ``D`` / ``S``: the drive and suppress sentences shown to
+the evaluation participants). The columns are those of the release's own
+analysis code (``compute_NSD_noiseceiling.py`` pivots ``item_id`` x
+``target_UID`` of ``response_target`` for one ``roi``). Read the 1,000
+baseline sentences, five train participants by five fROIs, with::
+
+    read_sentence_brain(path, keep=TUCKUTE2024_BASELINE)
+
+It holds regions, not voxels: no coordinates, so the brain side has no map
+(the component scores still align).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +72,22 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_positive_int, check_seed
 
-__all__ = ["BRAIN_HINT", "align_components", "read_sentence_brain"]
+__all__ = ["BRAIN_HINT", "TUCKUTE2024_BASELINE", "align_components", "read_sentence_brain"]
 
 BRAIN_HINT = ("sentence-level fMRI is not installed with toposcope; download a release such as the 1,000 "
               "sentences of Tuckute et al. 2024 (github.com/gretatuckute/drive_suppress_brains) and give its "
-              "long CSV (one row per sentence and voxel or region)")
+              "long CSV (one row per sentence and voxel or region: data/brain-lang-data_participant_20230728.csv "
+              "of that release, read with keep=TUCKUTE2024_BASELINE)")
+
+#: Rows of Tuckute et al. (2024)'s ``brain-lang-data_participant_20230728.csv`` that hold the
+#: 1,000 baseline sentences: condition ``B`` for the five train participants (the
+#: ``target_UID`` the release's noise-ceiling code uses), in the five left-hemisphere
+#: language fROIs (``lang_LH_netw``, their mean, is left out so that no region counts twice).
+TUCKUTE2024_BASELINE: dict[str, tuple[str, ...]] = {
+    "cond": ("B",),
+    "target_UID": ("848", "853", "865", "875", "876"),
+    "roi": ("lang_LH_IFGorb", "lang_LH_IFG", "lang_LH_MFG", "lang_LH_AntTemp", "lang_LH_PostTemp"),
+}
 
 
 def read_sentence_brain(
@@ -64,8 +96,9 @@ def read_sentence_brain(
     sentence: str = "sentence",
     voxel: str = "roi",
     response: str = "response_target",
-    participant: str | None = "UID",
+    participant: str | Sequence[str] | None = ("target_UID", "UID"),
     coords: tuple[str, ...] = ("x", "y", "z"),
+    keep: Mapping[str, Any] | None = None,
 ) -> xr.DataArray:
     """A brain matrix (sentence x voxel) from a long CSV table (see the module notes).
 
@@ -75,10 +108,14 @@ def read_sentence_brain(
         The CSV file.
     sentence, voxel, response : str
         Column names of the sentence text, the voxel or region id, and the response.
-    participant : str or None
-        Column of participant ids, if any (absent columns are ignored).
+    participant : str, sequence of str, or None
+        Column of participant ids: the first of these present in the file
+        (none present, or ``None``: one participant).
     coords : tuple of str
         Columns of voxel coordinates, used where present.
+    keep : mapping of str to value or sequence of values, optional
+        Rows kept: those whose column takes one of the values (compared as
+        text), for every column named; e.g. :data:`TUCKUTE2024_BASELINE`.
 
     Returns
     -------
@@ -91,7 +128,7 @@ def read_sentence_brain(
     ------
     ToposcopeError
         The file is missing (with where the data live), a column is missing
-        (listing those present), or responses are not numbers.
+        (listing those present), ``keep`` leaves no row, or responses are not numbers.
     """
     import pandas as pd
 
@@ -108,13 +145,16 @@ def read_sentence_brain(
             f"brain data {path.name} has no column {missing[0]!r} (columns: {', '.join(map(str, table.columns))}); "
             "name the columns with sentence=, voxel=, response="
         )
+    table = _kept_rows(table, keep, path.name)
     values = pd.to_numeric(table[response], errors="coerce")
     if values.isna().any():
         bad = int(values.isna().sum())
         raise ToposcopeError(f"brain data {path.name}: {bad} responses in column {response!r} are not numbers")
     ids = table[voxel].astype(str)
-    if participant is not None and participant in table.columns:
-        ids = table[participant].astype(str) + ":" + ids
+    candidates = [participant] if isinstance(participant, str) else list(participant or ())
+    present = [c for c in candidates if c in table.columns]
+    if present:
+        ids = table[present[0]].astype(str) + ":" + ids
     frame = pd.DataFrame({"sentence": table[sentence].astype(str).str.strip(), "voxel": ids, "response": values})
     wide = frame.pivot_table(index="sentence", columns="voxel", values="response", aggfunc="mean", sort=False)
     order = list(dict.fromkeys(frame["sentence"]))
@@ -128,6 +168,30 @@ def read_sentence_brain(
     return xr.DataArray(wide.to_numpy(dtype=np.float64), dims=("stimulus", "voxel"), name="brain",
                         coords={"sentence": ("stimulus", np.asarray(order, dtype=object)), **voxel_coords},
                         attrs={"source": str(path), "response": response})
+
+
+def _kept_rows(table: Any, keep: Mapping[str, Any] | None, name: str) -> Any:
+    """The rows of ``table`` (a DataFrame) whose columns take the values ``keep`` gives, compared as text."""
+    if not keep:
+        return table
+    if not isinstance(keep, Mapping):
+        raise ToposcopeError(f"keep must map column names to values, e.g. {{'cond': 'B'}}, got {keep!r}")
+    chosen = np.ones(len(table), dtype=bool)
+    for column, values in keep.items():
+        if column not in table.columns:
+            raise ToposcopeError(f"brain data {name} has no column {column!r} to keep rows by "
+                                 f"(columns: {', '.join(map(str, table.columns))})")
+        wanted = [str(values)] if isinstance(values, (str, int, float)) else [str(v) for v in values]
+        text = table[column].astype(str).str.strip()
+        match = text.isin(wanted).to_numpy()
+        if not match.any():
+            seen = sorted(text.unique().tolist())
+            raise ToposcopeError(f"brain data {name}: no row has {column} in {wanted}; its values are "
+                                 f"{seen[:12]}{' ...' if len(seen) > 12 else ''}")
+        chosen &= match
+    if not chosen.any():
+        raise ToposcopeError(f"brain data {name}: no row meets every condition of keep={dict(keep)!r}")
+    return table.loc[chosen]
 
 
 def _sentences(data: xr.DataArray | xr.Dataset, what: str, given: Any) -> np.ndarray:

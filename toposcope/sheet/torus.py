@@ -28,9 +28,11 @@ __all__ = [
     "WRAP_COORDS",
     "check_period",
     "fold",
+    "offset_distances",
     "sheet_period",
     "square_side",
     "torus_diameter",
+    "torus_distance_range",
     "wrapped_distances",
 ]
 
@@ -90,6 +92,94 @@ def wrapped_distances(a: np.ndarray, b: np.ndarray, period: Any) -> np.ndarray:
     dy *= dy
     d += dy
     return np.sqrt(d, out=d)
+
+
+def offset_distances(dx: np.ndarray, dy: np.ndarray, period: Any = None) -> np.ndarray:
+    """Distances from coordinate offsets ``dx``, ``dy`` (same shape), folded onto a torus when it wraps.
+
+    Parameters
+    ----------
+    dx, dy : ndarray, same shape
+        Offsets ``x_i - x_j`` and ``y_i - y_j`` of pairs of units (sheet units).
+    period : float or (px, py), optional
+        The torus period; ``None`` (a flat sheet) gives plain Euclidean distances.
+
+    Returns
+    -------
+    ndarray, float64, the shape of ``dx``
+        ``sqrt(dx**2 + dy**2)`` with, on a torus, each offset first folded the
+        shorter way round (:func:`fold`). The arithmetic is that of
+        :func:`wrapped_distances` (flat: of ``scipy.spatial.distance.pdist``),
+        step for step, so a distance binned from its offset falls in the same bin
+        as the distance between the two positions.
+    """
+    dx = np.asarray(dx, dtype=np.float64)
+    dy = np.asarray(dy, dtype=np.float64)
+    if period is None:
+        d = dx * dx
+        d += dy * dy
+        return np.sqrt(d, out=d)
+    px, py = check_period(period)
+    d = fold(dx, px)
+    d *= d
+    fy = fold(dy, py)
+    fy *= fy
+    d += fy
+    return np.sqrt(d, out=d)
+
+
+def _largest_fold(values: np.ndarray, period: float) -> float:
+    """The largest folded difference between two of ``values`` (n,) on a circle of ``period``.
+
+    Each value's farthest partner sits next to the point diametrically opposite
+    it, so a sorted search gives the answer in ``n log n`` rather than ``n**2``.
+    """
+    circle = np.unique(np.mod(values, period))
+    if len(circle) < 2:
+        return 0.0
+    opposite = np.mod(circle + period / 2, period)
+    after = np.searchsorted(circle, opposite) % len(circle)
+    before = (after - 1) % len(circle)
+    gaps = np.maximum(fold(circle - circle[after], period), fold(circle - circle[before], period))
+    return float(gaps.max())
+
+
+def torus_distance_range(positions: np.ndarray, period: Any) -> tuple[float, float]:
+    """Shortest and (a tight bound on the) longest wrapped distance between two of ``positions``.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n, 2)
+        Sheet positions ``(x, y)`` of a torus sheet.
+    period : float or (px, py)
+
+    Returns
+    -------
+    (shortest, longest) : tuple of float
+        ``shortest``: the smallest wrapped distance between two units, recomputed
+        for its pair with :func:`wrapped_distances`, so a bin edge placed on it
+        holds that pair exactly (0 for coincident units). ``longest``:
+        ``hypot(gx, gy)`` with ``gx``, ``gy`` the largest folded gap along each
+        axis, which no pair exceeds; on a grid (every ``x`` with every ``y``) a
+        pair reaches it, and it is never beyond :func:`torus_diameter`. An odd
+        ``s x s`` grid of period ``s`` reaches ``(s - 1) / 2`` along an axis, not
+        ``s / 2``, so its bins end where its pairs do.
+    """
+    xy = np.asarray(positions, dtype=np.float64)
+    if len(xy) < 2:
+        return 0.0, 0.0
+    px, py = check_period(period)
+    from scipy.spatial import cKDTree
+
+    # cKDTree measures periodically (boxsize) for points inside [0, boxsize).
+    inside = np.mod(xy - xy.min(axis=0), (px, py))
+    inside[inside >= (px, py)] = 0.0  # mod can round up to the period itself
+    gaps, nearest = cKDTree(inside, boxsize=(px, py)).query(inside, k=2)
+    i = int(np.argmin(gaps[:, 1]))
+    j = int(nearest[i, 1])
+    shortest = float(wrapped_distances(xy[i:i + 1], xy[j:j + 1], (px, py))[0, 0])
+    longest = float(np.hypot(_largest_fold(xy[:, 0], px), _largest_fold(xy[:, 1], py)))
+    return shortest, longest
 
 
 def torus_diameter(period: Any) -> float:

@@ -26,7 +26,6 @@ grammatical detail. Three layouts are read here, none of them shipped:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
 import json
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError
+from toposcope.stimuli._csv import read_rows
 
 __all__ = [
     "BLIMP_SOURCE",
@@ -220,26 +220,19 @@ def read_pairs_csv(path: str | Path) -> MinimalPairs:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ToposcopeError(f"pairs file {str(path)!r} does not exist; give a CSV with columns good, bad[, phenomenon]")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = [h.strip() for h in reader.fieldnames or []]
-    except UnicodeDecodeError as error:
-        raise ToposcopeError(f"{path.name} is not UTF-8 ({error.reason} at byte {error.start})") from None
+    header, rows = read_rows(path)
     missing = [c for c in ("good", "bad") if c not in header]
     if missing:
         raise ToposcopeError(f"{path.name} has no column(s) {missing}; its columns are {header}; "
                              "write a header good,bad[,phenomenon]")
     if not rows:
         raise ToposcopeError(f"{path.name} has no pairs; add rows good,bad[,phenomenon]")
-    rows = [{(k or "").strip(): v for k, v in row.items()} for row in rows]
     for number, row in enumerate(rows, start=2):
-        if not (row.get("good") or "").strip() or not (row.get("bad") or "").strip():
+        if not row["good"] or not row["bad"]:
             raise ToposcopeError(f"{path.name} line {number} lacks a good or a bad sentence (unequal counts); "
                                  "every row needs both")
-    phenomenon = [str(r.get("phenomenon") or "all").strip() for r in rows] if "phenomenon" in header else None
-    return from_pairs([r["good"].strip() for r in rows], [r["bad"].strip() for r in rows], phenomenon,
+    phenomenon = [r["phenomenon"] or "all" for r in rows] if "phenomenon" in header else None
+    return from_pairs([r["good"] for r in rows], [r["bad"] for r in rows], phenomenon,
                       name=path.stem)
 
 

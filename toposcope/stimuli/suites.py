@@ -17,14 +17,28 @@ stimulus set and that contrast. Three sources:
   subject), ``animacy`` (animate vs inanimate subject), ``tense`` (past vs
   present) and ``transitivity`` (transitive vs intransitive verb); every item is
   one frame in both conditions.
+- :func:`semantic_suites`: two suites of meaning rather than form, made from
+  templates and word lists of this module: ``sentiment`` (a positive vs a
+  negative evaluative word: Topoformer's first model was trained on sentiment)
+  and ``concreteness`` (a concrete vs an abstract object noun). Each item is one
+  sentence frame in both conditions, differing in that one word. Their words
+  lie outside the grammar's lexicon, so the shipped tiny Topoformers (trained
+  on grammar text only) read them as unknown tokens: use them on models with
+  an English vocabulary.
 - :func:`language_suites`: TopoLM's contrasts on the files toposcope already
   reads (:func:`~toposcope.stimuli.language.load_language`): sentences vs
   non-words (and words, Jabberwocky), nouns vs verbs, abstract vs concrete.
+
+The Topoformer paper (Binhuraib, Tuckute & Blauch) evaluates its BERT on eight
+linguistic test suites whose stimulus lists are not part of its public code
+(``TahaBinhuraib/topoformer`` holds none). Suites whose sentences toposcope
+cannot ship go through :func:`read_suite`: save the published stimuli (from the
+paper's supplementary material or its authors) as a CSV file in the format
+above, one row per sentence, and give its path wherever a suite spec is taken.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +46,14 @@ from typing import Any
 import numpy as np
 
 from toposcope._validation import ToposcopeError, check_file, check_positive_int
+from toposcope.stimuli._csv import read_rows
 from toposcope.stimuli.core import StimulusSet
 
 __all__ = [
     "GRAMMAR_SENTENCES",
     "GRAMMAR_SUITES",
+    "SEMANTIC_SUITES",
+    "SUITE_CSV_HINT",
     "Suite",
     "grammar_sentences",
     "grammar_suite",
@@ -44,7 +61,18 @@ __all__ = [
     "language_suites",
     "load_suite",
     "read_suite",
+    "semantic_suite",
+    "semantic_suites",
 ]
+
+#: What a suite file must hold, and where suites that toposcope does not ship come from.
+SUITE_CSV_HINT = (
+    "give a UTF-8 CSV with a header row and columns sentence, condition (and optionally item: the "
+    "sentences of one item are versions of one another across conditions); suites whose sentences "
+    "toposcope does not ship (such as the published Topoformer test suites) must be saved in that format "
+    "from their source (the paper's supplementary material or its authors); shipped suites: 'grammar', "
+    "'grammar:NAME', 'semantic', 'semantic:NAME', 'topolm:PATH'"
+)
 
 
 @dataclass(frozen=True)
@@ -136,21 +164,14 @@ def read_suite(path: str | Path, *, contrast: tuple[str, str] | str | None = Non
     ToposcopeError
         A missing column, an empty sentence or condition, or fewer than two conditions.
     """
-    path = check_file("suite file", path, "give a CSV with columns sentence, condition (and optionally item)")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-    except UnicodeDecodeError as error:
-        raise ToposcopeError(f"suite file {path.name} is not UTF-8 ({error.reason} at byte {error.start})") from None
+    path = check_file("suite file", path, SUITE_CSV_HINT)
+    header, rows = read_rows(path, "suite file")
     missing = [c for c in ("sentence", "condition") if c not in header]
     if missing:
         raise ToposcopeError(f"suite file {path.name} has no column {missing[0]!r}; its columns are {header}; "
                              "a suite needs sentence, condition (and optionally item)")
     if not rows:
         raise ToposcopeError(f"suite file {path.name} has no sentences")
-    rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in rows]
     for line, row in enumerate(rows, start=2):
         for column in ("sentence", "condition"):
             if not row[column]:
@@ -272,6 +293,91 @@ def grammar_sentences(n_sentences: int = GRAMMAR_SENTENCES[0], seed: int = GRAMM
     return StimulusSet(items=tuple(texts), kind="text", name=f"grammar-{n_sentences}-{seed}")
 
 
+# --------------------------------------------------------------------------- suites of meaning, from templates
+#: The semantic suites and their (target, reference) conditions.
+SEMANTIC_SUITES: dict[str, tuple[str, str]] = {
+    "sentiment": ("positive", "negative"),
+    "concreteness": ("concrete", "abstract"),
+}
+
+#: Evaluative words by polarity, as (adjectives, verbs of attitude); the lists pair up one to one.
+_POSITIVE = (("wonderful", "delightful", "brilliant", "lovely", "excellent", "charming", "pleasant", "superb",
+              "joyful", "cheerful", "beautiful", "marvelous"),
+             ("loved", "enjoyed", "praised", "admired", "adored", "welcomed", "celebrated", "liked"))
+_NEGATIVE = (("terrible", "dreadful", "awful", "horrible", "miserable", "boring", "ugly", "nasty",
+              "dismal", "painful", "gloomy", "rotten"),
+             ("hated", "disliked", "dreaded", "despised", "resented", "feared", "mocked", "loathed"))
+#: Subjects who can hold an opinion.
+_PEOPLE = ("child", "farmer", "teacher", "friend", "doctor", "student", "baker", "sailor", "painter")
+#: Things that can be evaluated either way.
+_EVALUATED = ("film", "meal", "trip", "party", "concert", "show", "book", "song", "story", "game", "holiday",
+              "lecture", "speech", "play")
+#: Countable nouns: things one can touch, and things one cannot.
+_CONCRETE = ("table", "hammer", "apple", "chair", "stone", "bottle", "blanket", "bicycle", "candle", "basket",
+             "ladder", "jacket", "spoon", "pillow", "bucket", "wagon")
+_ABSTRACT = ("idea", "theory", "belief", "memory", "opinion", "plan", "rule", "reason", "question", "promise",
+             "dream", "lesson", "fact", "doubt", "hope", "secret")
+#: Verbs that take a concrete and an abstract object alike.
+_NEUTRAL_VERBS = ("described", "remembered", "mentioned", "considered", "noticed", "forgot", "explained",
+                  "questioned", "examined", "discussed")
+
+
+def _semantic_pair(name: str, rng: np.random.Generator) -> tuple[str, str]:
+    """One item of a semantic suite: the same frame with the target word, then with the reference word."""
+    pick = lambda words: str(words[int(rng.integers(len(words)))])
+    subject = pick(_PEOPLE)
+    if name == "sentiment":
+        if rng.random() < 0.5:
+            k = int(rng.integers(len(_POSITIVE[0])))
+            frame = f"the {subject} said that the {pick(_EVALUATED)} was {{}}"
+            return frame.format(_POSITIVE[0][k]), frame.format(_NEGATIVE[0][k])
+        k = int(rng.integers(len(_POSITIVE[1])))
+        frame = f"the {subject} {{}} the {pick(_EVALUATED)}"
+        return frame.format(_POSITIVE[1][k]), frame.format(_NEGATIVE[1][k])
+    if name == "concreteness":
+        frame = f"the {subject} {pick(_NEUTRAL_VERBS)} the {{}}"
+        tail = f" {pick(('today', 'again', 'carefully', 'at last', 'once more'))}" if rng.random() < 0.5 else ""
+        return frame.format(pick(_CONCRETE)) + tail, frame.format(pick(_ABSTRACT)) + tail
+    raise ToposcopeError(f"unknown semantic suite {name!r}; known: {', '.join(SEMANTIC_SUITES)}")
+
+
+def semantic_suite(name: str, n_items: int = 60, seed: int = 0) -> Suite:
+    """One suite of meaning (:data:`SEMANTIC_SUITES`): ``n_items`` frames, each in both conditions.
+
+    Parameters
+    ----------
+    name : {"sentiment", "concreteness"}
+    n_items : int
+        Items; the suite holds ``2 * n_items`` sentences, paired by item.
+    seed : int
+        Seeds the frames and words (each suite draws from its own stream).
+
+    Returns
+    -------
+    Suite
+        Paired; the two sentences of an item differ in one word (``sentiment``:
+        the evaluative adjective or verb, polar opposites matched by position in
+        the word lists; ``concreteness``: the object noun).
+    """
+    check_positive_int("n_items", n_items)
+    if name not in SEMANTIC_SUITES:
+        raise ToposcopeError(f"unknown semantic suite {name!r}; known: {', '.join(SEMANTIC_SUITES)}")
+    target, reference = SEMANTIC_SUITES[name]
+    # A stream apart from the grammar suites' ([seed, index]), so that neither changes the other.
+    rng = np.random.default_rng([seed, 1000 + list(SEMANTIC_SUITES).index(name)])
+    texts, conditions, items = [], [], []
+    for i in range(n_items):
+        texts += list(_semantic_pair(name, rng))
+        conditions += [target, reference]
+        items += [f"{i}", f"{i}"]
+    return make_suite(name, texts, conditions, items)
+
+
+def semantic_suites(n_items: int = 60, seed: int = 0) -> list[Suite]:
+    """Every semantic suite (:data:`SEMANTIC_SUITES`), ``n_items`` items each."""
+    return [semantic_suite(name, n_items, seed) for name in SEMANTIC_SUITES]
+
+
 # --------------------------------------------------------------------------- TopoLM's contrasts as suites
 #: Per TopoLM stimulus set (its ``name``): (suite name, label, target, reference).
 _LANGUAGE_CONTRASTS = {
@@ -305,12 +411,17 @@ def language_suites(spec: str | Path) -> list[Suite]:
 
 def load_suite(spec: str | Path, *, contrast: tuple[str, str] | str | None = None,
                n_items: int = 60, seed: int = 0) -> list[Suite]:
-    """Suites from a spec: ``grammar`` (all), ``grammar:NAME``, a suite CSV, or ``topolm:PATH``."""
+    """Suites from a spec: ``grammar`` (all), ``grammar:NAME``, ``semantic`` (all), ``semantic:NAME``,
+    a suite CSV (:func:`read_suite`), or ``topolm:PATH``."""
     text = str(spec)
     if text == "grammar":
         return grammar_suites(n_items, seed)
     if text.startswith("grammar:"):
         return [grammar_suite(text.split(":", 1)[1], n_items, seed)]
+    if text == "semantic" and not Path(text).exists():
+        return semantic_suites(n_items, seed)
+    if text.startswith("semantic:"):
+        return [semantic_suite(text.split(":", 1)[1], n_items, seed)]
     if text.startswith("topolm:"):
         return language_suites(text.split(":", 1)[1])
     return [read_suite(spec, contrast=contrast)]
