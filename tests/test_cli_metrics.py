@@ -59,6 +59,26 @@ def test_smoothness_writes_curves_scores_and_figure(digits, tmp_path, capsys):
     assert "corrected = score - chance" in printed
 
 
+def test_a_curve_has_the_same_bin_coords_from_the_cli_and_the_python_api(digits, tmp_path):
+    import toposcope
+    from toposcope.analysis import smoothness
+    from toposcope.analysis.layerwise import smoothness_by_layer
+
+    out = tmp_path / "smooth.nc"
+    assert main(["smoothness", "demo/topo", "--stimuli", str(digits), "-o", str(out), "--quiet", "--bins", "6",
+                 "--shuffles", "2", "--no-figures", "--layers", "conv3"]) == 0
+    from_cli = read(out).sel(layer="conv3")
+    responses = toposcope.extract(toposcope.load_model("demo/topo"), str(digits), ["conv3"], progress=False)
+    one = smoothness.curve(responses["conv3"], bins=6, n_shuffles=2)
+    layers = smoothness_by_layer(responses, 6, n_shuffles=2).sel(layer="conv3")
+    for from_api in (one, layers):
+        for name in ("bin", "distance", "bin_lower", "bin_upper"):
+            assert from_api[name].dtype == from_cli[name].dtype, name
+            np.testing.assert_array_equal(from_api[name].values, from_cli[name].values)
+    assert from_cli["bin"].dtype == np.int64 and list(from_cli["bin"].values) == list(range(6))
+    np.testing.assert_allclose(one["correlation"].values, from_cli["correlation"].values)
+
+
 def test_smoothness_options_reach_the_scores(digits, tmp_path):
     out = tmp_path / "smooth.nc"
     assert main(["smoothness", "demo/topo", "--stimuli", str(digits), "-o", str(out), "--quiet", "--no-figures",

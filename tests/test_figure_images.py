@@ -63,7 +63,42 @@ def _sheet():
     return ax.figure
 
 
-FIGURES = {"tmaps_two_layers": _tmaps, "figure5a": _figure5a, "sheet_scatter": _sheet}
+def _smoothness_layers(n_layers: int) -> xr.Dataset:
+    """A smoothness_by_layer Dataset with planted curves: correlation decays faster in later layers."""
+    n_bins = 8
+    names = ["conv1"] + [f"layer{1 + i // 4}.{(i // 2) % 2}.conv{1 + i % 2}" for i in range(n_layers - 1)]
+    edges = np.linspace(1.0, 9.0, n_bins + 1)
+    distance = np.tile((edges[:-1] + edges[1:]) / 2, (n_layers, 1))
+    depth = np.linspace(0.05, 0.6, n_layers)[:, None]
+    correlation = depth * np.exp(-(distance - 1.0) / 1.5) + 0.02 * np.sin(distance + depth * 10)
+    pairs = np.tile(np.array([400, 900, 800, 600, 400, 200, 60, 8]), (n_layers, 1))
+    level = np.full_like(correlation, 0.03)
+    high = depth[:, 0] * 0.85
+    return xr.Dataset(
+        {"correlation": (("layer", "bin"), correlation), "sem": (("layer", "bin"), np.full_like(correlation, 0.02)),
+         "pairs": (("layer", "bin"), pairs), "chance": (("layer", "bin"), level),
+         "chance_sem": (("layer", "bin"), np.full_like(correlation, 0.015)),
+         "score_toponets": ("layer", high + 0.02), "score_toponets_chance": ("layer", np.full(n_layers, 0.06)),
+         "score_toponets_chance_low": ("layer", np.full(n_layers, 0.03)),
+         "score_toponets_chance_high": ("layer", np.full(n_layers, 0.1))},
+        coords={"layer": names, "bin": np.arange(n_bins), "distance": (("layer", "bin"), distance)},
+        attrs={"min_pairs": 20, "n_shuffles": 20, "level": 0.95, "distance_units": "grid units"})
+
+
+def _smoothness_overlay():
+    from toposcope.plot.layers import plot_smoothness_layers
+
+    return plot_smoothness_layers(_smoothness_layers(4), title="4 layers: one panel of curves")
+
+
+def _smoothness_small_multiples():
+    from toposcope.plot.layers import plot_smoothness_layers
+
+    return plot_smoothness_layers(_smoothness_layers(21), title="21 layers: one panel per layer")
+
+
+FIGURES = {"tmaps_two_layers": _tmaps, "figure5a": _figure5a, "sheet_scatter": _sheet,
+           "smoothness_overlay": _smoothness_overlay, "smoothness_small_multiples": _smoothness_small_multiples}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))

@@ -172,3 +172,28 @@ def test_synthetic_localizer():
     sentences = set(" ".join(stimuli.items[:10]).split())
     assert set(" ".join(stimuli.items[10:20]).split()) <= sentences  # word lists reuse the sentences' words
     assert not set(" ".join(stimuli.items[20:]).split()) & sentences
+
+
+def test_the_mask_figure_says_which_colour_is_selective():
+    from matplotlib.colors import to_rgba
+
+    from toposcope.plot.windows import SELECTIVE_COLOR, plot_localizer
+
+    first, selective = _responses(layer="a", seed=2)
+    second, _ = _responses(layer="b", seed=3, patch=False)
+    result = localize({"a": first, "b": second})
+    figure = plot_localizer(result, title="planted patch")
+    (key,) = figure.legends
+    labels = [t.get_text() for t in key.get_texts()]
+    assert labels == ["selective: t > 0 and FDR q < 0.05", "not selective"]
+    assert to_rgba(key.legend_handles[0].get_facecolor()) == to_rgba(SELECTIVE_COLOR)
+    # The mask panel of layer a paints exactly the planted patch in that colour.
+    mask_panel = figure.axes[2]
+    assert mask_panel.get_title() == f"selective: {9 / 64:.0%} of units"
+    image = mask_panel.get_images()[0]
+    colours = image.to_rgba(np.asarray(image.get_array()).ravel())
+    painted = np.all(np.isclose(colours, to_rgba(SELECTIVE_COLOR)), axis=1)
+    assert painted.sum() == selective.sum()
+    assert figure.axes[-1].get_ylabel() == "Welch t (sentences vs nonwords)"
+    top = plot_localizer(localize(first, top_k=0.1))
+    assert top.legends[0].get_texts()[0].get_text() == "selective: the 10% of units with the largest t"

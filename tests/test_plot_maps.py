@@ -80,8 +80,12 @@ def test_explicit_positions_are_drawn_as_scatter_and_vmax_is_honoured():
 
 def test_patch_outlines_are_drawn_where_asked():
     plain = map_axes(plot_tmaps(grid_maps(), contrasts=["faces"]))[0]
-    outlined = map_axes(plot_tmaps(grid_maps(), contrasts=["faces"], patches={"threshold": 8, "sigma": 0.5}))[0]
+    figure = plot_tmaps(grid_maps(), contrasts=["faces"], patches={"threshold": 8, "sigma": 0.5})
+    outlined = map_axes(figure)[0]
     assert len(outlined.collections) > len(plain.collections)
+    # The black lines are named in a key; no key where no patch was outlined.
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["patch outline: smoothed t > 8"]
+    assert not plot_tmaps(grid_maps(peak=0.0), contrasts=["faces"], patches={"threshold": 30}).legends
 
 
 def test_figure5a_puts_baselines_beneath_and_keeps_shared_columns():

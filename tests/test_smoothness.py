@@ -86,7 +86,8 @@ def test_count_bins_span_the_shortest_to_the_longest_distance_as_tdann_bins():
     assert result.bin_upper.values[-1] == pytest.approx(np.hypot(7, 5))
     assert int(result.pairs.sum()) == 48 * 47 // 2  # every pair once, no self-pairs
     assert result.correlation.dims == ("bin",)
-    np.testing.assert_allclose(result.bin.values, (result.bin_lower + result.bin_upper).values / 2)
+    np.testing.assert_allclose(result.distance.values, (result.bin_lower + result.bin_upper).values / 2)
+    np.testing.assert_array_equal(result.bin.values, np.arange(5))
 
 
 def test_smooth_field_decays_with_distance_and_chance_is_flat(smooth):
@@ -164,7 +165,7 @@ def test_constant_units_are_excluded_and_counted(smooth):
     result = smoothness.curve(as_responses(values, np.stack([smooth.x, smooth.y], axis=1)), bins=10)
     assert result.attrs["n_constant_units"] == 3
     # Count bins follow the whole sheet, so dead units do not move the bins.
-    np.testing.assert_array_equal(result.bin.values, smoothness.curve(smooth, bins=10).bin.values)
+    np.testing.assert_array_equal(result.distance.values, smoothness.curve(smooth, bins=10).distance.values)
     assert result.attrs["n_units"] == smooth.sizes["unit"] - 3
     kept = np.setdiff1d(np.arange(smooth.sizes["unit"]), [0, 40, 575])
     reference = smoothness.curve(smooth.isel(unit=kept), bins=result.bin_lower.values.tolist()

@@ -42,12 +42,15 @@ def test_bins_below_min_pairs_are_drawn_hollow_in_the_curve_colour(layers):
 
 def test_each_layer_score_is_drawn_beside_its_chance_band(layers):
     figure = plot_smoothness_layers(layers)
-    right = figure.axes[1]
+    right = figure.axes[-1]
     bars = right.patches
     scores, band = bars[:2], bars[2:]
-    np.testing.assert_allclose([b.get_height() for b in scores], layers["score_toponets"].values)
-    np.testing.assert_allclose([b.get_y() for b in band], layers["score_toponets_chance_low"].values)
-    np.testing.assert_allclose([b.get_y() + b.get_height() for b in band],
+    # Horizontal bars, the first layer on top.
+    np.testing.assert_allclose([b.get_width() for b in scores], layers["score_toponets"].values)
+    assert [t.get_text() for t in right.get_yticklabels()] == ["smooth", "scrambled"]
+    assert right.get_ylim()[0] > right.get_ylim()[1]
+    np.testing.assert_allclose([b.get_x() for b in band], layers["score_toponets_chance_low"].values)
+    np.testing.assert_allclose([b.get_x() + b.get_width() for b in band],
                                layers["score_toponets_chance_high"].values)
     # The smooth layer stands far above its band; the scrambled one sits inside its own.
     smooth, scrambled = (layers.sel(layer=n) for n in ("smooth", "scrambled"))
@@ -64,3 +67,42 @@ def test_the_figure_summary_carries_the_corrected_smoothness(layers, tmp_path):
     assert table.loc["new", "smoothness"] == pytest.approx(float(layers["score_toponets"].mean()))
     assert table.loc["new", "smoothness_corrected"] == pytest.approx(float(layers["score_toponets_corrected"].mean()))
     assert table.loc["old", "smoothness"] == pytest.approx(0.4) and np.isnan(table.loc["old", "smoothness_corrected"])
+
+
+def test_many_layers_get_one_panel_each_with_its_chance_curve_and_one_key():
+    from test_figure_images import _smoothness_layers
+
+    data = _smoothness_layers(21)
+    figure = plot_smoothness_layers(data)
+    panels = [ax for ax in figure.axes[:-1] if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [str(n) for n in data["layer"].values]
+    for ax, name in zip(panels, data["layer"].values):
+        curve = next(line for line in ax.get_lines() if line.get_label() == name)
+        np.testing.assert_allclose(curve.get_xdata(), data["distance"].sel(layer=name).values)
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        np.testing.assert_allclose(dashed[0].get_ydata(), data["chance"].sel(layer=name).values)
+        assert ax.get_legend() is None
+    key = [t.get_text() for legend in figure.subfigs[0].legends for t in legend.get_texts()]
+    assert "chance: curve with shuffled positions" in key and "chance +- 1.96 SEM (95%)" in key
+    assert "bin with < 20 pairs (not scored)" in key
+    scores = figure.axes[-1]
+    assert [t.get_text() for t in scores.get_yticklabels()] == [str(n) for n in data["layer"].values]
+    np.testing.assert_allclose([b.get_width() for b in scores.patches[:21]], data["score_toponets"].values)
+    # A handful of layers keep one shared panel, its legend naming each layer and the marks.
+    few = plot_smoothness_layers(data.isel(layer=slice(0, 4)))
+    assert len(few.axes) == 2
+    labels = [t.get_text() for t in few.axes[0].get_legend().get_texts()]
+    assert labels[:4] == [str(n) for n in data["layer"].values[:4]] and "chance: curve with shuffled positions" in labels
+
+
+def test_a_wide_chance_band_in_a_sparse_bin_does_not_flatten_the_curves():
+    from test_figure_images import _smoothness_layers
+
+    data = _smoothness_layers(8)
+    data["chance_sem"][:, -1] = 5.0  # the last bin holds 8 pairs: its band spans +-10
+    figure = plot_smoothness_layers(data)
+    low, high = figure.axes[0].get_ylim()
+    assert -1.05 <= low and high <= 1.05
+    values = data["correlation"].values
+    assert low <= values.min() and values.max() <= high
+    assert high - low < 1.5 * (values.max() - min(values.min(), 0.0)) + 0.1

@@ -18,9 +18,14 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["ResponseStore", "atomic_path", "open_responses", "provenance", "write_netcdf"]
+__all__ = ["ResponseStore", "atomic_path", "decode_booleans", "open_responses", "provenance", "read_netcdf",
+           "write_netcdf"]
 
 ENGINE = "h5netcdf"
+#: Attribute that lists which attributes beside it were booleans. netCDF has no boolean
+#: attribute type (h5netcdf refuses them), so they are stored as int8 0 / 1 and named here,
+#: and :func:`decode_booleans` turns them back into ``bool`` on reading.
+BOOLEAN_ATTRS = "toposcope_boolean_attrs"
 
 
 def provenance(**attrs: Any) -> dict[str, str]:
@@ -33,7 +38,7 @@ def provenance(**attrs: Any) -> dict[str, str]:
 
 
 def _attr(value: Any) -> Any:
-    if isinstance(value, (str, int, float, np.integer, np.floating)):
+    if isinstance(value, (str, int, float, np.integer, np.floating, np.bool_)):  # bool is an int
         return value
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
@@ -69,14 +74,89 @@ def _readable(path: Path) -> None:
 def write_netcdf(obj: xr.DataArray | xr.Dataset, path: str | Path, attrs: Mapping[str, Any] | None = None) -> Path:
     """Write ``obj`` to ``path`` atomically, adding provenance ``attrs``.
 
-    Object-dtype coordinates (labels) are stored as strings.
+    Object-dtype coordinates (labels) are stored as strings; boolean attributes
+    (of the object or of any of its variables) as int8 0 / 1 listed in the
+    ``toposcope_boolean_attrs`` attribute, which :func:`read_netcdf` reads back as ``bool``.
     """
     obj = obj.copy(deep=False)
     obj.attrs = {**obj.attrs, **{k: _attr(v) for k, v in (attrs or {}).items()}}
-    obj = _strings_for_objects(obj)
+    obj = _encode_booleans(_strings_for_objects(obj))
     with atomic_path(path) as tmp:
         obj.to_netcdf(tmp, engine=ENGINE)
     return Path(path)
+
+
+def _boolean_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """``attrs`` with each bool as int8 0 / 1 and their names under :data:`BOOLEAN_ATTRS`."""
+    flags = [k for k, v in attrs.items() if isinstance(v, (bool, np.bool_))]
+    if not flags:
+        return dict(attrs)
+    if BOOLEAN_ATTRS in attrs:
+        raise ToposcopeError(f"attribute {BOOLEAN_ATTRS!r} is reserved for the names of boolean attributes")
+    out = {k: (np.int8(bool(v)) if k in flags else v) for k, v in attrs.items()}
+    out[BOOLEAN_ATTRS] = ",".join(flags)
+    return out
+
+
+def _encode_booleans(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    obj.attrs = _boolean_attrs(obj.attrs)
+    variables = obj.variables if isinstance(obj, xr.Dataset) else obj.coords.variables
+    for variable in variables.values():
+        variable.attrs = _boolean_attrs(variable.attrs)
+    return obj
+
+
+def _decoded(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(attrs)
+    names = out.pop(BOOLEAN_ATTRS, None)
+    for name in str(names).split(",") if names is not None else []:
+        if name in out:
+            out[name] = bool(out[name])
+    return out
+
+
+def decode_booleans(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
+    """Turn the attributes that :func:`write_netcdf` stored as int8 back into ``bool``, in place.
+
+    Parameters
+    ----------
+    obj : xr.DataArray or xr.Dataset
+        As opened from a file written by :func:`write_netcdf` or :class:`ResponseStore`.
+
+    Returns
+    -------
+    xr.DataArray or xr.Dataset
+        ``obj``, its attributes and its variables' attributes decoded.
+    """
+    obj.attrs = _decoded(obj.attrs)
+    variables = obj.variables if isinstance(obj, xr.Dataset) else obj.coords.variables
+    for variable in variables.values():
+        variable.attrs = _decoded(variable.attrs)
+    return obj
+
+
+def read_netcdf(path: str | Path) -> xr.Dataset:
+    """Read a result written by :func:`write_netcdf` into memory, booleans decoded.
+
+    Parameters
+    ----------
+    path : path
+        A netCDF file (a DataArray result is the Dataset's one data variable).
+
+    Returns
+    -------
+    xr.Dataset
+        Loaded (the file is closed), with boolean attributes as ``bool``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ToposcopeError(f"result file {str(path)!r} does not exist")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as handle:
+            data = handle.load()
+    except (OSError, ValueError) as error:
+        raise ToposcopeError(f"cannot read result file {str(path)!r}: {error}") from None
+    return decode_booleans(data)
 
 
 def _strings_for_objects(obj: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
@@ -123,7 +203,7 @@ def open_responses(
         array = array.assign_coords({name: coord.compute() for name, coord in array.coords.items()})
     if array.dims != ("stimulus", "unit"):
         raise ToposcopeError(f"{str(path)!r} holds dims {array.dims}, not ('stimulus', 'unit')")
-    return array
+    return decode_booleans(array)
 
 
 class ResponseStore:
@@ -182,8 +262,8 @@ class ResponseStore:
                 self._file.create_variable(name, (dim,), data=values)
         # xarray needs to know which variables are coordinates of `responses`.
         self._data.attrs["coordinates"] = " ".join(coords)
-        for key, value in attrs.items():
-            self._data.attrs[key] = _attr(value)
+        for key, value in _boolean_attrs({k: _attr(v) for k, v in attrs.items()}).items():
+            self._data.attrs[key] = value
 
     def write(self, start: int, block: np.ndarray) -> None:
         """Write rows ``start : start + len(block)``; block shape (rows, n_units)."""

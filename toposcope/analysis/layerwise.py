@@ -115,7 +115,7 @@ def smoothness_by_layer(
     coords = {
         "layer": np.asarray(names, dtype=object),
         "bin": np.arange(curves[0].sizes["bin"]),
-        "distance": (("layer", "bin"), np.stack([c["bin"].values for c in curves])),
+        "distance": (("layer", "bin"), np.stack([c["distance"].values for c in curves])),
         "bin_lower": (("layer", "bin"), np.stack([c["bin_lower"].values for c in curves])),
         "bin_upper": (("layer", "bin"), np.stack([c["bin_upper"].values for c in curves])),
     }

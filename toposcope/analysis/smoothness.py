@@ -176,7 +176,10 @@ def _dataset(name: str, edges: np.ndarray, main: tuple, shuffles: list[tuple],
         data["chance_sem"] = ("bin", shuffles[0][1])
         data["shuffled"] = (("shuffle", "bin"), np.stack([s[0] for s in shuffles]))
     coords = {
-        "bin": ("bin", (edges[:-1] + edges[1:]) / 2, {"long_name": "bin centre (sheet distance)"}),
+        # ``bin`` counts bins from 0, as in the layerwise results (whose layers each have their
+        # own distances) and in result files; the centres are ``distance``.
+        "bin": ("bin", np.arange(len(edges) - 1, dtype=np.int64)),
+        "distance": ("bin", (edges[:-1] + edges[1:]) / 2, {"long_name": "bin centre (sheet distance)"}),
         "bin_lower": ("bin", edges[:-1]),
         "bin_upper": ("bin", edges[1:]),
     }
@@ -310,7 +313,8 @@ def curve(
         used over all windows), and with ``chance`` also ``shuffled`` (dims
         shuffle, bin: each shuffled-position curve), ``chance`` and
         ``chance_sem`` (the first of them and its SEM). Coords ``bin``
-        (centres), ``bin_lower``, ``bin_upper``, ``shuffle``. Attrs: ``mode``,
+        (int64, counting from 0), ``distance`` (bin centres), ``bin_lower``,
+        ``bin_upper``, ``shuffle``. Attrs: ``mode``,
         ``seed``, ``n_shuffles`` (0 without ``chance``), ``sem_over`` ("pairs"
         or "windows"), ``n_stimuli``, ``n_units`` (varying units used),
         ``n_constant_units``, ``layer`` when unique; for ``sampling="pairs"``

@@ -78,14 +78,50 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+#: Load options that have a flag of their own; any other ``key=value`` is given as ``-O key=value``.
+FLAGGED_OPTIONS = ("tau", "checkpoint", "positions", "arch", "layout", "seed")
+
+
+def cli_words(message: str) -> str:
+    """A load error's Python keywords in the words of the command line.
+
+    ``checkpoint=PATH`` -> ``--checkpoint PATH``, ``trust_checkpoint=True`` ->
+    ``--trust-checkpoint``, any other ``key=VALUE`` -> ``-O key=VALUE``.
+    """
+    import re
+
+    def flag(match: re.Match) -> str:
+        key, value = match.group(1), match.group(2)
+        if key == "trust_checkpoint":
+            return "--trust-checkpoint"
+        if key in FLAGGED_OPTIONS:
+            return f"--{key} {value}"
+        return f"-O {key}={value}"
+
+    # a lower-case keyword followed by '=' and a value, not inside a longer word or a flag
+    return re.sub(r"""(?<![\w.=/'"-])([a-z][a-z0-9_]*)=([^\s,;)]+)""", flag, message)
+
+
 def load_subject(args: argparse.Namespace) -> Any:
-    """Load the model named on the command line, turning bad keyword options into one line."""
+    """Load the model named on the command line, its errors and warnings in the command line's words."""
+    import warnings
+
     from toposcope import load_model
     from toposcope._validation import ToposcopeError
 
     options = model_options(args)
     try:
-        return load_model(args.spec, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            subject = load_model(args.spec, **options)
+        for warning in caught:  # the loader's advice, in the command line's words
+            warnings.warn_explicit(cli_words(str(warning.message)), warning.category, warning.filename,
+                                   warning.lineno)
+        return subject
+    except ToposcopeError as error:
+        if error.cli is not None:
+            raise
+        raise ToposcopeError(str(error), cli=cli_words(str(error))) from None
     except TypeError as error:
         if "unexpected keyword argument" in str(error):
             bad = str(error).split("'")[1] if "'" in str(error) else str(error)
@@ -171,3 +207,48 @@ def print_table(header: list[str], rows: list[list[Any]], indent: str = "  ") ->
     print(indent + "  ".join(line))
     for row in cells:
         print(indent + "  ".join([f"{row[0]:<{widths[0]}}", *(f"{v:>{w}}" for v, w in zip(row[1:], widths[1:]))]))
+
+
+def add_layerwise_arguments(parser: argparse.ArgumentParser, **analysis_options: Any) -> None:
+    """SPEC with its load options, then the extract-then-analyse options.
+
+    The preamble of every command that extracts responses and analyses them
+    layer by layer: :func:`add_model_arguments`, then
+    :func:`add_analysis_arguments` with ``analysis_options`` (``output_help``,
+    ``stimuli_help``, ``text_modes``).
+    """
+    add_model_arguments(parser)
+    add_analysis_arguments(parser, **analysis_options)
+
+
+def load_responses(args: argparse.Namespace, load_stimuli: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """The model, the stimuli and their responses, as the command line names them.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With the options of :func:`add_layerwise_arguments`.
+    load_stimuli : callable, optional
+        Turns ``args.stimuli`` into a stimulus set; :func:`toposcope.stimuli.load` by default.
+
+    Returns
+    -------
+    (subject, stimuli, responses)
+        ``responses`` maps each layer to a DataArray (stimulus, unit), as from
+        :func:`extract_for`.
+    """
+    subject = load_subject(args)
+    if load_stimuli is None:
+        from toposcope.stimuli import load as load_stimuli
+    stimuli = load_stimuli(args.stimuli)
+    return subject, stimuli, extract_for(args, subject, stimuli)
+
+
+def save_figures(figure: Any, output: Any) -> None:
+    """Write ``figure`` beside ``output`` (PNG and PDF) and print each path; nothing when it is None."""
+    if figure is None:
+        return
+    from toposcope.plot.sheet import save_figure
+
+    for path in save_figure(figure, output):
+        print(f"figure -> {path}")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from toposcope.cli._common import (
-    add_analysis_arguments,
-    add_model_arguments,
-    extract_for,
-    load_subject,
+    add_layerwise_arguments,
+    load_responses,
     print_table,
+    save_figures,
     write_result,
 )
 
@@ -17,8 +16,7 @@ HELP = "component maps: each layer's principal components drawn on its sheet, wi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    add_analysis_arguments(parser, output_help="netCDF of loadings, variances and scores; the figure goes beside it")
+    add_layerwise_arguments(parser, output_help="netCDF of loadings, variances and scores; the figure goes beside it")
     parser.add_argument("--n-components", type=int, default=10, metavar="K", help="components per layer (default 10)")
     parser.add_argument("--solver", choices=("auto", "covariance", "full", "randomized"), default="auto")
 
@@ -26,12 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from toposcope._validation import ToposcopeError
     from toposcope.analysis.components import components_by_layer
-    from toposcope.stimuli import load
 
-    subject = load_subject(args)
-    stimuli = load(args.stimuli)
+    subject, stimuli, responses = load_responses(args)
     try:
-        result = components_by_layer(extract_for(args, subject, stimuli), n_components=args.n_components,
+        result = components_by_layer(responses, n_components=args.n_components,
                                      solver=args.solver, seed=args.seed)
     except ToposcopeError as error:
         raise ToposcopeError(str(error), cli=str(error).replace("n_components=", "--n-components ")
@@ -49,9 +45,5 @@ def run(args: argparse.Namespace) -> int:
                 [[str(n), 100 * float(ratio.sel(layers=n)[0]),
                   100 * float(ratio.sel(layers=n)[1]) if ratio.sizes["component"] > 1 else float("nan"),
                   str(result["solver"].sel(layers=n).values)] for n in result["layers"].values])
-    if figure is not None:
-        from toposcope.plot.sheet import save_figure
-
-        for path in save_figure(figure, output):
-            print(f"figure -> {path}")
+    save_figures(figure, output)
     return 0

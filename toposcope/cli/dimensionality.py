@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from toposcope.cli._common import (
-    add_analysis_arguments,
-    add_model_arguments,
-    extract_for,
-    load_subject,
+    add_layerwise_arguments,
+    load_responses,
     print_table,
+    save_figures,
     write_result,
 )
 
@@ -17,17 +16,14 @@ HELP = "effective dimensionality and eigenspectrum of each layer's responses, an
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    add_analysis_arguments(parser, output_help="netCDF of ED and eigenspectra; the figure goes beside it (OUT.png, OUT.pdf)")
+    add_layerwise_arguments(parser, output_help="netCDF of ED and eigenspectra; the figure goes beside it (OUT.png, OUT.pdf)")
 
 
 def run(args: argparse.Namespace) -> int:
     from toposcope.analysis.layerwise import dimensionality_by_layer
-    from toposcope.stimuli import load
 
-    subject = load_subject(args)
-    stimuli = load(args.stimuli)
-    result = dimensionality_by_layer(extract_for(args, subject, stimuli))
+    subject, stimuli, responses = load_responses(args)
+    result = dimensionality_by_layer(responses)
     figure = None
     if not args.no_figures:
         from toposcope.plot.layers import plot_dimensionality_layers
@@ -38,9 +34,5 @@ def run(args: argparse.Namespace) -> int:
     print_table(["layer", "units", "ED", "alpha"],
                 [[str(n), int(row["n_units"]), float(row["effective_dimensionality"]), float(row["decay_exponent"])]
                  for n, row in ((n, result.sel(layer=n)) for n in result["layer"].values)])
-    if figure is not None:
-        from toposcope.plot.sheet import save_figure
-
-        for path in save_figure(figure, output):
-            print(f"figure -> {path}")
+    save_figures(figure, output)
     return 0

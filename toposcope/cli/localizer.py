@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from toposcope.cli._common import (
-    add_analysis_arguments,
-    add_model_arguments,
-    extract_for,
-    load_subject,
+    add_layerwise_arguments,
+    load_responses,
     print_table,
+    save_figures,
     write_result,
 )
 
@@ -17,8 +16,7 @@ HELP = "language localizer: Welch t per unit, FDR, the language-selective mask a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    add_analysis_arguments(
+    add_layerwise_arguments(
         parser, text_modes=("mean", "last"), output_help="netCDF file of the result; figures go beside it",
         stimuli_help="the Fedorenko 2010 folder (langloc_fmri_*.csv), a TopoLM CSV "
                      "(fedorenko_stimuli.csv, moseley_stimuli.csv, elli_stimuli.csv) or 'synthetic'")
@@ -35,9 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from toposcope.analysis.localizer import localize
     from toposcope.stimuli.language import load_language, synthetic_localizer
 
-    subject = load_subject(args)
-    stimuli = synthetic_localizer() if args.stimuli == "synthetic" else load_language(args.stimuli)
-    result = localize(extract_for(args, subject, stimuli), args.contrast, fwhm=args.fwhm, alpha=args.alpha,
+    def stimuli_of(text: str):
+        return synthetic_localizer() if text == "synthetic" else load_language(text)
+
+    subject, stimuli, responses = load_responses(args, stimuli_of)
+    result = localize(responses, args.contrast, fwhm=args.fwhm, alpha=args.alpha,
                       top_k=args.top_k, permutations=args.permutations)
     output = write_result(result, args, subject, stimuli, contrast=args.contrast)
     print(f"{len(stimuli)} stimuli, {result.sizes['unit']} units, contrast {args.contrast} -> {output}")
@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
                 [[str(layer), float(fraction), float(moran)] for layer, fraction, moran in
                  zip(result["layers"].values, result["fraction_selective"].values, result["morans_i"].values)])
     if not args.no_figures:
-        from toposcope.plot.sheet import save_figure
         from toposcope.plot.windows import plot_localizer
 
-        for path in save_figure(plot_localizer(result), output.with_name(f"{output.stem}-maps.png")):
-            print(f"figure -> {path}")
+        save_figures(plot_localizer(result, title=f"{subject.name} on {stimuli.name}: {args.contrast}"), output.with_name(f"{output.stem}-maps.png"))
     return 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from toposcope.cli._common import (
-    add_analysis_arguments,
-    add_model_arguments,
-    extract_for,
-    load_subject,
+    add_layerwise_arguments,
+    load_responses,
     print_table,
+    save_figures,
     write_result,
 )
 
@@ -23,8 +22,7 @@ HELP = "smoothness: response correlation vs sheet distance per layer, TopoNets /
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    add_analysis_arguments(parser, output_help="netCDF of curves and scores; the figure goes beside it (OUT.png, OUT.pdf)")
+    add_layerwise_arguments(parser, output_help="netCDF of curves and scores; the figure goes beside it (OUT.png, OUT.pdf)")
     parser.add_argument("--bins", default=str(BINS), metavar="N or E0,E1,...",
                         help="number of equal distance bins from the shortest to the longest pair distance of "
                              f"each sheet (TDANN's binning), or explicit bin edges (default {BINS})")
@@ -74,13 +72,11 @@ def _row(name: str, row) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from toposcope.analysis.layerwise import smoothness_by_layer
-    from toposcope.stimuli import load
 
     bins = parse_bins(args.bins)
     check_counts(args)
-    subject = load_subject(args)
-    stimuli = load(args.stimuli)
-    result = smoothness_by_layer(extract_for(args, subject, stimuli), bins, args.mode, seed=args.seed,
+    subject, stimuli, responses = load_responses(args)
+    result = smoothness_by_layer(responses, bins, args.mode, seed=args.seed,
                                  min_pairs=args.min_pairs, n_shuffles=args.shuffles)
     figure = None
     if not args.no_figures:
@@ -96,9 +92,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"  (TopoNets = highest minus lowest bin of the curve over bins with >= {args.min_pairs} pairs; "
           f"chance = its mean over {result.attrs['n_shuffles']} position shuffles; "
           "corrected = score - chance)")
-    if figure is not None:
-        from toposcope.plot.sheet import save_figure
-
-        for path in save_figure(figure, output):
-            print(f"figure -> {path}")
+    save_figures(figure, output)
     return 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from toposcope.cli._common import (
-    add_analysis_arguments,
-    add_model_arguments,
-    extract_for,
-    load_subject,
+    add_layerwise_arguments,
+    load_responses,
     print_table,
+    save_figures,
     write_result,
 )
 
@@ -17,8 +16,7 @@ HELP = "Topoformer's topographic index (TGI) of each layer's responses, exact ov
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    add_analysis_arguments(parser, output_help="netCDF of the TGI per layer; the figure goes beside it")
+    add_layerwise_arguments(parser, output_help="netCDF of the TGI per layer; the figure goes beside it")
     parser.add_argument("--max-dist", metavar="F[,F...]",
                         help="fractions of the map side in (0, 1] (default Topoformer's 0.1,...,0.8)")
     parser.add_argument("--method", choices=("exact", "sampled"), default="exact",
@@ -41,17 +39,15 @@ def _max_dist(text: str | None):
 def run(args: argparse.Namespace) -> int:
     from toposcope._validation import ToposcopeError
     from toposcope.analysis.tgi import check_max_dist, tgi_by_layer
-    from toposcope.stimuli import load
 
     max_dist = _max_dist(args.max_dist)
     try:  # checked before any model loads or runs
         check_max_dist(max_dist)
     except ToposcopeError as error:
         raise ToposcopeError(str(error), cli=str(error).replace("max_dist", "--max-dist")) from None
-    subject = load_subject(args)
-    stimuli = load(args.stimuli)
+    subject, stimuli, responses = load_responses(args)
     try:
-        result = tgi_by_layer(extract_for(args, subject, stimuli), max_dist=max_dist, method=args.method,
+        result = tgi_by_layer(responses, max_dist=max_dist, method=args.method,
                               n_samples=args.n_samples, seed=args.seed)
     except ToposcopeError as error:
         raise ToposcopeError(str(error), cli=str(error).replace("max_dist", "--max-dist")
@@ -65,9 +61,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"{subject.name}: TGI over {result.attrs['n_stimuli']} stimuli ({args.method}) -> {output}")
     print_table(["layer", "units", "TGI"], [[str(n), int(result["n_units"].sel(layer=n)), float(result["tgi"].sel(layer=n))]
                                             for n in result["layer"].values])
-    if figure is not None:
-        from toposcope.plot.sheet import save_figure
-
-        for path in save_figure(figure, output):
-            print(f"figure -> {path}")
+    save_figures(figure, output)
     return 0

@@ -53,17 +53,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from toposcope._validation import ToposcopeError
     from toposcope.io import write_netcdf
     from toposcope.workflows.windows import layer_medians, load_corpus, measure_windows
 
     subject = load_subject(args)
     corpus = load_corpus(args.corpus, seed=args.seed)
     layers = [name for name in args.layers.split(",") if name] if args.layers else None
-    windows = measure_windows(subject, corpus, length=args.length, n_sequences=args.n_sequences, yoked=args.yoked,
-                              max_delta=args.max_delta, min_swap_pos=args.min_swap_pos, fit=args.fit,
-                              layers=layers, seed=args.seed,
-                              unswappable=args.unswappable, batch_size=args.batch_size, device=args.device,
-                              progress=not args.quiet)
+    try:
+        windows = measure_windows(subject, corpus, length=args.length, n_sequences=args.n_sequences,
+                                  yoked=args.yoked, max_delta=args.max_delta, min_swap_pos=args.min_swap_pos,
+                                  fit=args.fit, layers=layers, seed=args.seed, unswappable=args.unswappable,
+                                  batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+    except ToposcopeError as error:
+        if error.cli is not None:
+            raise
+        raise ToposcopeError(str(error), cli=str(error).replace("unswappable='skip'", "--unswappable skip")) from None
     output = Path(args.output)
     write_netcdf(windows, output, attrs={"corpus": str(args.corpus)})
     medians = layer_medians(windows)

@@ -205,14 +205,13 @@ def _curves(run: Run, folder: Path) -> list[Path]:
                if {"correlation", "distance"} <= set(data.variables)}
     if not results:
         raise Skip("needs smoothness results with their correlation-vs-distance curves")
-    figure = Figure(figsize=(4.0 * len(results), 3.2), layout="constrained")
+    figure = Figure(figsize=(4.0 * len(results) + 2.2, 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(results), sharey=True))
     frames = []
-    for ax, (model, data) in zip(axes, results.items()):
-        # plot_curves draws against the 'bin' coord: give it the bin centres in sheet units.
-        layers = {str(layer): data.sel(layer=layer).assign_coords(bin=data["distance"].sel(layer=layer).values)
-                  for layer in data["layer"].values}
-        plot_curves(layers, ax, title=model)
+    for i, (ax, (model, data)) in enumerate(zip(axes, results.items())):
+        layers = {str(layer): data.sel(layer=layer) for layer in data["layer"].values}
+        # One legend, beside the last panel: the layers and marks are the same in every panel.
+        plot_curves(layers, ax, title=model, legend="outside" if i == len(results) - 1 else None)
         table = data[["correlation", "sem", "chance", "chance_sem"]].to_dataframe().reset_index()
         frames.append(table.assign(model=model))
     stem = folder / "smoothness_curves"

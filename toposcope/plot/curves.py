@@ -24,13 +24,13 @@ import xarray as xr
 from toposcope._validation import ToposcopeError
 from toposcope.analysis.stats import compare_dimensionality, pareto_front
 
-__all__ = ["CHANCE_Z", "plot_curves", "plot_dimensionality", "plot_smoothness_performance"]
+__all__ = ["CHANCE_Z", "curve_key", "plot_curves", "plot_dimensionality", "plot_smoothness_performance"]
 
 #: The chance band spans the chance curve +- this many standard errors (95 %).
 CHANCE_Z = 1.96
 
 
-def _axes(ax: Any, size: tuple[float, float] = (4.0, 3.0)) -> Any:
+def _axes(ax: Any, size: tuple[float, float] = (6.0, 3.0)) -> Any:
     if ax is not None:
         return ax
     from matplotlib.figure import Figure
@@ -49,6 +49,42 @@ def _as_curves(curves: Any) -> dict[str, xr.Dataset]:
     )
 
 
+def curve_key(*, chance: bool = True, sem: bool = True, min_pairs: int | None = None,
+              color: Any = "0.3") -> list[Any]:
+    """Legend entries that say what the marks of :func:`plot_curves` mean.
+
+    Parameters
+    ----------
+    chance : bool
+        Entries for the dashed chance curve and its grey band.
+    sem : bool
+        An entry for the shading around each curve.
+    min_pairs : int, optional
+        An entry for hollow markers (bins with fewer pairs, left out of the score).
+    color
+        Colour of the curve-coloured marks in the key (shading, hollow marker).
+
+    Returns
+    -------
+    list of matplotlib artists
+        Proxy artists, each labelled; pass them as ``handles=`` to a legend.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
+    if sem:
+        handles.append(Patch(color=color, alpha=0.25, linewidth=0, label="curve +- SEM"))
+    if min_pairs:
+        handles.append(Line2D([], [], linestyle="none", marker="o", markersize=4, color=color,
+                              markerfacecolor="white", label=f"bin with < {int(min_pairs)} pairs (not scored)"))
+    if chance:
+        handles.append(Line2D([], [], linestyle="--", linewidth=0.8, color=color,
+                              label="chance: curve with shuffled positions"))
+        handles.append(Patch(color="0.5", alpha=0.15, linewidth=0, label=f"chance +- {CHANCE_Z} SEM (95%)"))
+    return handles
+
+
 def plot_curves(
     curves: xr.Dataset | Mapping[str, xr.Dataset],
     ax: Any = None,
@@ -57,6 +93,7 @@ def plot_curves(
     variable: str | None = None,
     title: str | None = None,
     min_pairs: int | None = None,
+    legend: str | None = "outside",
 ) -> Any:
     """Draw distance curves, one line per layer (or model), with chance bands.
 
@@ -64,7 +101,9 @@ def plot_curves(
     ----------
     curves : xr.Dataset or mapping of str to xr.Dataset
         Results of :func:`toposcope.analysis.smoothness.curve` (or
-        ``selectivity_curve``), keyed by the legend label.
+        ``selectivity_curve``), each dim ``bin``, keyed by the legend label.
+        Drawn against the ``distance`` coord (bin centres), or ``bin`` itself
+        when there is no ``distance``.
     ax : matplotlib Axes, optional
         Where to draw; a new figure when absent.
     chance : bool
@@ -75,6 +114,12 @@ def plot_curves(
     min_pairs : int, optional
         Bins with fewer pairs get hollow markers: they do not enter the
         smoothness score. Default: each curve's ``min_pairs`` attr, if any.
+    legend : {"outside", "inside", None}
+        Where the legend goes: to the right of the axes (default, so that it
+        covers no curve), in the axes' emptiest corner, or nowhere (for panels
+        that share one key, see :func:`curve_key`).
+        It names each curve and says what the dashed line, the bands and
+        hollow markers are.
 
     Returns
     -------
@@ -82,14 +127,17 @@ def plot_curves(
         Each curve's line is labelled with its key (``line.get_label()``), drawn
         at the bin centres; empty bins are gaps.
     """
+    if legend not in ("inside", "outside", None):
+        raise ToposcopeError(f"legend must be 'inside', 'outside' or None, got {legend!r}")
     curves = _as_curves(curves)
     ax = _axes(ax)
     units = ""
+    marks = {"sem": False, "chance": False, "min_pairs": 0}
     for label, data in curves.items():
         name = variable or ("correlation" if "correlation" in data else "difference")
         if name not in data:
             raise ToposcopeError(f"curve {label!r} has no variable {name!r}; it holds {list(data.data_vars)}")
-        x = np.asarray(data["bin"].values, dtype=np.float64)
+        x = np.asarray((data["distance"] if "distance" in data.coords else data["bin"]).values, dtype=np.float64)
         y = np.asarray(data[name].values, dtype=np.float64)
         line = ax.plot(x, y, marker="o", markersize=3, label=label or name)[0]
         color = line.get_color()
@@ -99,23 +147,33 @@ def plot_curves(
             # color= given, so the extra markers do not advance the axes' colour cycle
             ax.plot(x[unscored], y[unscored], linestyle="none", marker="o", markersize=4, color=color,
                     markerfacecolor="white", label="_unscored")
+            if unscored[np.isfinite(y)].any():
+                marks["min_pairs"] = int(threshold)
         if "sem" in data:
             sem = np.asarray(data["sem"].values, dtype=np.float64)
             ax.fill_between(x, y - sem, y + sem, color=color, alpha=0.25, linewidth=0)
+            marks["sem"] = True
         if chance and "chance" in data:
             level = np.asarray(data["chance"].values, dtype=np.float64)
             sem = data["chance_sem"].values if "chance_sem" in data else np.zeros_like(level)
             spread = CHANCE_Z * np.nan_to_num(np.asarray(sem, dtype=np.float64))
             ax.plot(x, level, linestyle="--", linewidth=0.8, color=color, label="_chance")
             ax.fill_between(x, level - spread, level + spread, color="0.5", alpha=0.15, linewidth=0)
+            marks["chance"] = True
         units = units or str(data.attrs.get("distance_units", ""))
     ax.axhline(0.0, color="0.6", linewidth=0.5, zorder=0)
     ax.set_xlabel(f"sheet distance ({units})" if units else "sheet distance")
     first = next(iter(curves.values()))
     drawn = variable or ("correlation" if "correlation" in first else "difference")
     ax.set_ylabel({"correlation": "response correlation (r)", "difference": "|difference|"}.get(drawn, drawn))
-    if len(curves) > 1 or next(iter(curves)):
-        ax.legend(fontsize=7, frameon=False)
+    if legend:
+        named = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+        if len(curves) == 1 and not next(iter(curves)):
+            named = []  # a single unnamed curve needs no entry of its own
+        handles = named + curve_key(chance=marks["chance"], sem=marks["sem"], min_pairs=marks["min_pairs"])
+        where = ({"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+                 if legend == "outside" else {"loc": "best"})
+        ax.legend(handles=handles, fontsize=7, frameon=False, **where)
     if title:
         ax.set_title(title, fontsize=9)
     return ax

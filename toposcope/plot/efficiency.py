@@ -150,11 +150,12 @@ def plot_efficiency(
                 ax.fill_between(x[order], spread[0][order], spread[1][order], color=style["color"], alpha=0.15,
                                 linewidth=0)
         ax.axhline(0.0 if variable != "performance" else curves[0][1].attrs.get("baseline", 0.0),
-                   color="0.5", linestyle="--", linewidth=0.8, zorder=0)
+                   color="0.5", linestyle="--", linewidth=0.8, zorder=0, label="intact model")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(_ylabel(variable, measure))
         ax.set_title(_layers_title(curves), fontsize=8)
-        ax.legend(fontsize=7, frameon=False)
+        # Framed, so that a legend marker is not read as a measured point.
+        ax.legend(fontsize=7, frameon=True, framealpha=0.9, edgecolor="0.8")
     figure.suptitle(labels[0] if len(labels) == 1 else f"{len(labels)} models", fontsize=9)
     return figure
 

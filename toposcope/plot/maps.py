@@ -84,8 +84,8 @@ def _pick(values: Sequence[str], wanted: Sequence[str] | None, what: str) -> lis
     return wanted
 
 
-def _outline(ax: Any, tmap: xr.DataArray, options: Mapping[str, Any]) -> None:
-    """Draw the outlines of the positive patches of one map."""
+def _outline(ax: Any, tmap: xr.DataArray, options: Mapping[str, Any]) -> bool:
+    """Draw the outlines of the positive patches of one map; True if there was any."""
     from toposcope.analysis.patches import SELECTIVE_T, smooth
 
     threshold = options.get("threshold", SELECTIVE_T)
@@ -93,6 +93,8 @@ def _outline(ax: Any, tmap: xr.DataArray, options: Mapping[str, Any]) -> None:
     inside = (image > threshold).astype(float)
     if inside.any() and len(gx) > 1 and len(gy) > 1:
         ax.contour(gx, gy, inside, levels=[0.5], colors="k", linewidths=0.8)
+        return True
+    return False
 
 
 def _panels(
@@ -126,7 +128,7 @@ def _panels(
     figure = Figure(figsize=(panel_size[0] * len(contrasts) + extra, height * len(rows)), layout="constrained")
     axes = figure.subplots(len(rows), len(contrasts), squeeze=False)
     options = patches if isinstance(patches, Mapping) else {}
-    artist = None
+    artist, outlined = None, False
     for i, (row_label, tmaps) in enumerate(rows):
         low, high = shared if scale == "shared" else color_limits([tmaps.sel(contrast=contrasts).values],
                                                                    center=0.0, vmax=vmax)
@@ -137,18 +139,26 @@ def _panels(
             artist = plot_sheet(tmap, ax=ax, cmap=DIVERGING, vmin=low, vmax=high, title=title, colorbar=False,
                                 annotate=False)
             if patches:
-                _outline(ax, tmap, options)
+                outlined = _outline(ax, tmap, options) or outlined
             if j == 0:
                 ax.set_ylabel("\n".join(part for part in (row_label, describe_sheet(tmap)) if part), fontsize=8)
                 add_scale_bar(ax, tmap)
         if scale == "row":
             bar = figure.colorbar(artist, ax=axes[i].tolist(), shrink=0.9, aspect=12)
-            bar.set_label("t", fontsize=8)
+            bar.set_label("Welch t (this row's scale)", fontsize=7)
             bar.ax.tick_params(labelsize=7)
     if scale == "shared":
         bar = figure.colorbar(artist, ax=axes.ravel().tolist(), shrink=0.8)
         bar.set_label(f"{label}, one scale for all panels", fontsize=9)
         bar.ax.tick_params(labelsize=8)
+    if outlined:  # say what the black lines are
+        from matplotlib.lines import Line2D
+
+        from toposcope.analysis.patches import SELECTIVE_T
+
+        threshold = options.get("threshold", SELECTIVE_T)
+        key = Line2D([], [], color="k", linewidth=0.8, label=f"patch outline: smoothed t > {threshold:g}")
+        figure.legend(handles=[key], loc="outside lower center", fontsize=8, frameon=False)
     title = suptitle or (f"{label}; colour scale per layer" if scale == "row" else None)
     if title:
         figure.suptitle(title, fontsize=10)

@@ -144,6 +144,9 @@ def plot_component_maps(data: xr.Dataset, *, n_maps: int = 2, n_variance: int = 
         ax.set_xlabel("component", fontsize=8)
         ax.set_ylabel("variance explained (%)", fontsize=8)
         ax.tick_params(labelsize=7)
+    # The maps carry no colour bar: say what their colours are once for all.
+    figure.supxlabel("maps: each unit's loading on the component, red positive, blue negative,\n"
+                     "each map on its own symmetric scale (a component's sign is arbitrary)", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
     return figure

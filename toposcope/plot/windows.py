@@ -26,8 +26,11 @@ from toposcope._validation import ToposcopeError
 from toposcope.analysis.integration import window_model, window_strengths
 from toposcope.plot.sheet import grid_image, layer_labels, plot_sheet
 
-__all__ = ["AMBIGUOUS_COLOR", "WINDOW_VARIABLES", "mask_ambiguous", "plot_localizer", "plot_theta",
+__all__ = ["AMBIGUOUS_COLOR", "SELECTIVE_COLOR", "WINDOW_VARIABLES", "mask_ambiguous", "plot_localizer", "plot_theta",
            "plot_window_maps", "plot_window_rgb"]
+
+#: Colour of selective units in localizer masks (the rest are white).
+SELECTIVE_COLOR = "#b2182b"
 
 #: Colour of units with an ambiguous fit (and of units without one) in maps coloured by ``c``.
 AMBIGUOUS_COLOR = (0.6, 0.6, 0.6)
@@ -118,11 +121,15 @@ def plot_window_maps(result: xr.Dataset, variables: Sequence[str] | None = None,
             part, cmap = _layer(values, layer), None
             if name == "c" and greyed:
                 part, cmap = mask_ambiguous(part, _layer(result["ambiguous"], layer), "viridis")
-            plot_sheet(part, ax=axes[i, j], cmap=cmap, vmin=low if center is None else None,
-                       vmax=vmax if center is None else (float(np.percentile(np.abs(finite), 99)) if finite.size
-                                                         else None),
-                       center=center, colorbar=i == len(layers) - 1, label=bar_label,
-                       title=f"{label}\n{short[layer]}" if i == 0 else short[layer])
+            artist = plot_sheet(part, ax=axes[i, j], cmap=cmap, vmin=low if center is None else None,
+                                vmax=vmax if center is None else (float(np.percentile(np.abs(finite), 99))
+                                                                  if finite.size else None),
+                                center=center, colorbar=False,
+                                title=f"{label}\n{short[layer]}" if i == 0 else short[layer])
+        # One bar under each column (its scale is shared down the column), so every panel keeps its size.
+        bar = figure.colorbar(artist, ax=axes[:, j].tolist(), location="bottom", shrink=0.85, aspect=25)
+        bar.set_label(bar_label, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     return figure
 
 
@@ -211,8 +218,28 @@ def plot_theta(result: xr.Dataset) -> Any:
     return figure
 
 
-def plot_localizer(result: xr.Dataset) -> Any:
-    """t-maps of the localizer contrast per layer, selective units outlined by the mask below."""
+def plot_localizer(result: xr.Dataset, *, title: str | None = None) -> Any:
+    """t-maps of the localizer contrast per layer, and below each the mask of selective units.
+
+    Parameters
+    ----------
+    result : xr.Dataset
+        From :func:`toposcope.analysis.localizer.localize` (``t``, ``selective``).
+    title : str, optional
+        Figure title; by default the contrast (e.g. "sentences vs nonwords").
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Top row: Welch t per unit on one symmetric scale (one colour bar for
+        the row). Bottom row: selective units in :data:`SELECTIVE_COLOR`, the
+        rest white, each panel titled with its fraction selective; a key below
+        says which colour is selective and by which rule (FDR level or top k).
+    """
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.patches import Patch
+
     if "t" not in result or "selective" not in result:
         raise ToposcopeError("localizer result needs 't' and 'selective'; make it with analysis.localizer.localize")
     layers = _layers(result)
@@ -220,11 +247,25 @@ def plot_localizer(result: xr.Dataset) -> Any:
     figure, axes = _figure(2, len(layers))
     t = result["t"]
     finite = np.abs(t.values[np.isfinite(t.values)])
-    vmax = float(np.percentile(finite, 99)) if finite.size else None
+    top = float(np.percentile(finite, 99)) if finite.size else 0.0
+    vmax = top if top > 0 else 1.0
+    mask_colors = ListedColormap(["white", SELECTIVE_COLOR])
     for j, layer in enumerate(layers):
-        plot_sheet(_layer(t, layer), ax=axes[0, j], center=0.0, vmax=vmax, colorbar=j == len(layers) - 1,
-                   label="Welch t", title=short[layer])
-        plot_sheet(_layer(result["selective"].astype(float), layer), ax=axes[1, j], cmap="Greys", vmin=0, vmax=1,
-                   colorbar=False, title="selective")
-    figure.suptitle(f"{result.attrs.get('contrast', 'contrast')}", fontsize=10)
+        plot_sheet(_layer(t, layer), ax=axes[0, j], cmap="RdBu_r", center=0.0, vmax=vmax, colorbar=False,
+                   title=short[layer])
+        selective = _layer(result["selective"].astype(float), layer)
+        plot_sheet(selective, ax=axes[1, j], cmap=mask_colors, vmin=0, vmax=1, colorbar=False,
+                   title=f"selective: {float(selective.mean()):.0%} of units")
+    contrast = str(result.attrs.get("contrast", "contrast")).replace("_vs_", " vs ").replace("_", " ")
+    # Laid out against both rows (so the columns stay aligned) and drawn beside the t row only.
+    figure.colorbar(ScalarMappable(Normalize(-vmax, vmax), "RdBu_r"), ax=axes.ravel().tolist(), shrink=0.42,
+                    anchor=(0.0, 0.97), label=f"Welch t ({contrast})")
+    if result.attrs.get("mask") == "top_k" and float(result.attrs.get("top_k", -1)) > 0:
+        rule = f"the {float(result.attrs['top_k']):.0%} of units with the largest t"
+    else:
+        rule = f"t > 0 and FDR q < {float(result.attrs.get('alpha', 0.05)):g}"
+    key = [Patch(facecolor=SELECTIVE_COLOR, edgecolor="0.3", label=f"selective: {rule}"),
+           Patch(facecolor="white", edgecolor="0.3", label="not selective")]
+    figure.legend(handles=key, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
+    figure.suptitle(title or contrast, fontsize=10)
     return figure
