@@ -229,11 +229,19 @@ class Accumulator:
         size = self.n_bins + 1
         if self.count is not None:
             self.count += np.bincount(index, minlength=size)
-        self.total += np.bincount(index, weights=values, minlength=size)
+        scatter_add(self.total, index, values)
         if self.squares is not None:
             if squares is None:
                 squares = values * values
-            self.squares += np.bincount(index, weights=squares.ravel(), minlength=size)
+            scatter_add(self.squares, index, np.ascontiguousarray(squares).ravel())
+
+    def merge(self, other: Accumulator) -> None:
+        """Add another accumulator's count, sums and squares (of the same bins) to this one."""
+        if self.count is not None and other.count is not None:
+            self.count += other.count
+        self.total += other.total
+        if self.squares is not None:
+            self.squares += other.squares
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(mean, sem, count)`` per bin; mean is NaN for empty bins, sem NaN below 2 values."""
@@ -245,6 +253,87 @@ class Accumulator:
             variance = (self.squares[:-1] - n * mean**2) / (n - 1)
             sem = np.where(n > 1, np.sqrt(np.maximum(variance, 0.0) / np.maximum(n, 1)), np.nan)
         return mean, sem, n.copy()
+
+
+# --------------------------------------------------------------------------- speed: scatter, counts, reach
+def _torch():
+    """torch if installed (its scatter releases the GIL, so binning runs on several cores), else None."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency; numpy gives the same sums
+        return None
+    return torch
+
+
+_TORCH = _torch()
+
+
+def scatter_add(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``out[index[i]] += values[i]`` for every i, in order (float64 ``out``, contiguous 1-D inputs).
+
+    torch's ``index_add_`` adds in index order like ``np.bincount`` (the same
+    sums, bit for bit) but releases the GIL, so that threads binning different
+    tiles run at once; ``np.bincount`` is the fallback.
+    """
+    if _TORCH is None:
+        out += np.bincount(index, weights=values, minlength=len(out))
+        return
+    torch = _TORCH
+    target = torch.from_numpy(out)
+    target.index_add_(0, torch.from_numpy(index), torch.from_numpy(values))
+
+
+def lattice_pair_counts(binner: LatticeBinner, codes: np.ndarray) -> np.ndarray:
+    """Pairs of distinct units per bin, from positions only (no pass over the pairs).
+
+    The units' occupancy of the lattice, correlated with itself (by FFT, exact
+    after rounding: counts are integers far below 2**52), counts the ordered
+    pairs at each offset ``(dy, dx)``; each offset's bin comes from the binner's
+    table, the units' pairs with themselves (offset 0) are removed and each
+    unordered pair counted once.
+
+    Parameters
+    ----------
+    binner : LatticeBinner
+    codes : ndarray of int, shape (n_units,)
+        From :meth:`LatticeBinner.prepare`.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_bins + 1,)
+        Last entry: pairs outside the bins.
+    """
+    stride = binner.stride
+    size = len(binner.table)
+    rows = size // stride  # 2 * span_y + 1
+    occupancy = np.bincount(codes, minlength=size)[: (rows // 2 + 1) * stride].reshape(-1, stride)
+    # x spans 0..span_x inside a stride of 2 * span_x + 1 and y is padded to 2 * span_y + 1,
+    # so the circular correlation below is the linear one.
+    spectrum = np.fft.rfft2(occupancy.astype(np.float64), s=(rows, stride))
+    ordered = np.rint(np.fft.irfft2(spectrum * spectrum.conj(), s=(rows, stride))).astype(np.int64)
+    dy, dx = np.meshgrid(np.arange(rows) - rows // 2, np.arange(stride) - stride // 2, indexing="ij")
+    at = ordered[dy % rows, dx % stride]
+    bins = binner.table[(dy * stride + dx) % size]
+    counts = np.bincount(bins.ravel(), weights=at.ravel(), minlength=binner.n_bins + 1)
+    counts[binner.table[0]] -= len(codes)  # each unit with itself
+    return (np.rint(counts).astype(np.int64)) // 2
+
+
+def _boxes(positions: np.ndarray, blocks: Sequence[slice]) -> np.ndarray:
+    """Bounding box ``(x_min, y_min, x_max, y_max)`` of each block of positions, shape (n_blocks, 4)."""
+    return np.array([[*positions[b].min(axis=0), *positions[b].max(axis=0)] for b in blocks], dtype=np.float64)
+
+
+def _beyond(boxes: np.ndarray, a: int, b: int, edges: np.ndarray) -> bool:
+    """Whether every pair between blocks ``a`` and ``b`` is farther apart than the last edge.
+
+    The gap between the boxes is a lower bound on every pair's distance, and the
+    rounded subtractions, squares and root are monotone, so the bound holds for
+    the distances as computed too.
+    """
+    gap_x = max(boxes[b, 0] - boxes[a, 2], boxes[a, 0] - boxes[b, 2], 0.0)
+    gap_y = max(boxes[b, 1] - boxes[a, 3], boxes[a, 1] - boxes[b, 3], 0.0)
+    return bool(np.sqrt(gap_x * gap_x + gap_y * gap_y) > edges[-1])
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -260,6 +349,10 @@ def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d += dy
     return np.sqrt(d, out=d)
 
+
+#: Threads binning each block (tiles dealt out in turn); the sums do not depend on it
+#: being run in parallel, only on this number.
+BIN_THREADS = 2
 
 #: Pairs per tile when binning a block: small enough that the temporaries of the
 #: binning stay in the CPU cache, which makes it several times faster.
@@ -278,17 +371,20 @@ def _histogram_block(
     values: np.ndarray,
     binner: Binner | LatticeBinner,
     diagonal: bool,
+    part: tuple[int, int] = (0, 1),
 ) -> None:
     """Add a block of pair values to one accumulator per position set, tile by tile.
 
     ``values[i, j]`` belongs to the units at ``rows[s][i]`` and ``cols[s][j]``
     for position set ``s``. With ``diagonal`` the block pairs a unit set with
-    itself and only its strict upper triangle (``j > i``) is used.
+    itself and only its strict upper triangle (``j > i``) is used. With
+    ``part=(k, parts)`` only every ``parts``-th tile from the ``k``-th is binned
+    (threads share a block that way).
     """
     m, n = values.shape
     tile = max(1, TILE_PAIRS // max(n, 1))
     need_squares = any(acc.squares is not None for acc in accs)
-    for start in range(0, m, tile):
+    for start in range(part[0] * tile, m, part[1] * tile):
         stop = min(start + tile, m)
         first = start if diagonal else 0  # columns left of the tile's diagonal are all j <= i
         # Converted and squared once, shared by every position set.
@@ -341,20 +437,47 @@ def all_pairs(
     list of Accumulator, one per position set.
     """
     n = len(positions[0])
-    out = _accumulators(len(positions), binner.n_bins, len(positions) if full is None else full, same_counts)
+    n_full = len(positions) if full is None else full
+    edges = binner.binner.edges if isinstance(binner, LatticeBinner) else binner.edges
+    blocks = list(_blocks(n, block))
+    boxes = [_boxes(np.asarray(p, dtype=np.float64), blocks) for p in positions]
     positions = [binner.prepare(p) for p in positions]
-    todo = [(a, b) for a in _blocks(n, block) for b in _blocks(n, block) if b.start >= a.start]
-    # The next block's matrix product runs in BLAS (which releases the GIL) while
-    # this block is binned, so the two overlap; the sums are added in a fixed
-    # order, so results do not depend on timing.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(kernel, *todo[0])
-        for k, (a, b) in enumerate(todo):
+    # Counts depend on positions only: on a lattice they come from the offsets, once
+    # per sheet (and a shuffle, a permutation of it, has the same); else from the pass.
+    counts = lattice_pair_counts(binner, positions[0]) if isinstance(binner, LatticeBinner) else None
+    # Per block pair, the position sets with a pair within the last edge (the rest bin nothing).
+    todo = []
+    for i, a in enumerate(blocks):
+        for j, b in enumerate(blocks[i:], start=i):
+            near = [s for s in range(len(positions)) if not _beyond(boxes[s], i, j, edges)]
+            if near:
+                todo.append((a, b, near))
+    parts = BIN_THREADS
+    # One set of accumulators per binning thread, summed in a fixed order at the end,
+    # so results do not depend on timing.
+    shares = [_accumulators(len(positions), binner.n_bins, n_full, same_counts) for _ in range(parts)]
+    if counts is not None:
+        for share in shares:
+            share[0].count = None
+    with ThreadPoolExecutor(max_workers=1) as products, ThreadPoolExecutor(max_workers=parts) as binning:
+        # The next block's matrix product runs in BLAS (which releases the GIL) while
+        # this block is binned, so the two overlap.
+        pending = products.submit(kernel, *todo[0][:2]) if todo else None
+        for k, (a, b, near) in enumerate(todo):
             values = pending.result()
             if k + 1 < len(todo):
-                pending = pool.submit(kernel, *todo[k + 1])
-            _histogram_block(out, [p[a] for p in positions], [p[b] for p in positions],
-                             values, binner, diagonal=a == b)
+                pending = products.submit(kernel, *todo[k + 1][:2])
+            jobs = [binning.submit(_histogram_block, [shares[t][s] for s in near], [positions[s][a] for s in near],
+                                   [positions[s][b] for s in near], values, binner, a == b, (t, parts))
+                    for t in range(parts)]
+            for job in jobs:
+                job.result()
+    out = shares[0]
+    for share in shares[1:]:
+        for acc, other in zip(out, share):
+            acc.merge(other)
+    if counts is not None:
+        out[0].count = counts
     for acc in out[1:]:
         if acc.count is None:
             acc.count = out[0].count.copy()
