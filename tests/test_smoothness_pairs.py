@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from scipy.spatial.distance import pdist
 from test_smoothness import as_responses, brute_force
 
@@ -54,3 +55,23 @@ def test_scatter_add_matches_bincount_bit_for_bit():
     out = np.zeros(9)
     _pairs.scatter_add(out, index, values)
     np.testing.assert_array_equal(out, np.bincount(index, weights=values, minlength=9))
+
+
+def test_numpy_fallback_gives_the_same_curve_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(4)
+    positions = grid_sheet(15 * 16).positions
+    responses = as_responses(rng.standard_normal((20, len(positions))), positions)
+    fast = smoothness.curve(responses, bins=6, block=40, n_shuffles=2)
+    monkeypatch.setattr(_pairs, "_torch", lambda: None)
+    slow = smoothness.curve(responses, bins=6, block=40, n_shuffles=2)
+    xr.testing.assert_identical(fast, slow)
+
+
+def test_joint_scatter_of_values_and_squares_matches_bincount_bit_for_bit():
+    rng = np.random.default_rng(6)
+    index = rng.integers(0, 9, 5000).astype(np.intp)
+    values = rng.standard_normal(5000)
+    total, squares = np.full(9, 0.25), np.full(9, 0.5)
+    _pairs.scatter_add_both(total, squares, index, values, values * values)
+    np.testing.assert_array_equal(total, 0.25 + np.bincount(index, weights=values, minlength=9))
+    np.testing.assert_array_equal(squares, 0.5 + np.bincount(index, weights=values * values, minlength=9))

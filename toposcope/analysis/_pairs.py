@@ -9,6 +9,7 @@ pairs inside groups of units, random pairs).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -229,11 +230,12 @@ class Accumulator:
         size = self.n_bins + 1
         if self.count is not None:
             self.count += np.bincount(index, minlength=size)
-        scatter_add(self.total, index, values)
-        if self.squares is not None:
-            if squares is None:
-                squares = values * values
-            scatter_add(self.squares, index, np.ascontiguousarray(squares).ravel())
+        if self.squares is None:
+            scatter_add(self.total, index, values)
+            return
+        if squares is None:
+            squares = values * values
+        scatter_add_both(self.total, self.squares, index, values, np.ascontiguousarray(squares).ravel())
 
     def merge(self, other: Accumulator) -> None:
         """Add another accumulator's count, sums and squares (of the same bins) to this one."""
@@ -256,16 +258,17 @@ class Accumulator:
 
 
 # --------------------------------------------------------------------------- speed: scatter, counts, reach
+@functools.cache
 def _torch():
-    """torch if installed (its scatter releases the GIL, so binning runs on several cores), else None."""
+    """torch if installed (its scatter releases the GIL, so binning runs on several cores), else None.
+
+    Imported on first use only: importing toposcope (or an analysis) must not load torch.
+    """
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency; numpy gives the same sums
         return None
     return torch
-
-
-_TORCH = _torch()
 
 
 def scatter_add(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
@@ -275,12 +278,35 @@ def scatter_add(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
     sums, bit for bit) but releases the GIL, so that threads binning different
     tiles run at once; ``np.bincount`` is the fallback.
     """
-    if _TORCH is None:
+    torch = _torch()
+    if torch is None:
         out += np.bincount(index, weights=values, minlength=len(out))
         return
-    torch = _TORCH
-    target = torch.from_numpy(out)
-    target.index_add_(0, torch.from_numpy(index), torch.from_numpy(values))
+    # Summed apart and then added, as the fallback does, so the two agree bit for bit.
+    partial = torch.zeros(len(out), dtype=torch.float64)
+    out += partial.index_add_(0, torch.from_numpy(index), torch.from_numpy(values)).numpy()
+
+
+def scatter_add_both(total: np.ndarray, squares: np.ndarray, index: np.ndarray, values: np.ndarray,
+                     values_squared: np.ndarray) -> None:
+    """:func:`scatter_add` of ``values`` into ``total`` and ``values_squared`` into ``squares`` at once.
+
+    With torch, one scatter of complex numbers ``value + 1j * value**2`` does
+    both (a third faster than two); complex sums add the parts separately, so
+    the sums are the same bit for bit.
+    """
+    torch = _torch()
+    if torch is None:
+        scatter_add(total, index, values)
+        scatter_add(squares, index, values_squared)
+        return
+    packed = np.empty(len(values), dtype=np.complex128)
+    packed.real = values
+    packed.imag = values_squared
+    partial = torch.zeros(len(total), dtype=torch.complex128)
+    partial = partial.index_add_(0, torch.from_numpy(index), torch.from_numpy(packed)).numpy()
+    total += partial.real
+    squares += partial.imag
 
 
 def lattice_pair_counts(binner: LatticeBinner, codes: np.ndarray) -> np.ndarray:
