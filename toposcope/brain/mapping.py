@@ -157,6 +157,8 @@ def _one_to_one_streamed(x: np.ndarray, y: np.ndarray, rows: np.ndarray,
     :data:`CANDIDATE_BUDGET` kept pairs: the caller then solves densely.
     """
     n_voxels, n_units = y.shape[1], x.shape[1]
+    if min(n_voxels, n_units) == 0:
+        return None
     by_voxel = n_voxels <= n_units  # rows of the assignment: the smaller side
     n_rows, n_columns = (n_voxels, n_units) if by_voxel else (n_units, n_voxels)
     keep = FIRST_KEEP
