@@ -75,3 +75,22 @@ def test_joint_scatter_of_values_and_squares_matches_bincount_bit_for_bit():
     _pairs.scatter_add_both(total, squares, index, values, values * values)
     np.testing.assert_array_equal(total, 0.25 + np.bincount(index, weights=values, minlength=9))
     np.testing.assert_array_equal(squares, 0.5 + np.bincount(index, weights=values * values, minlength=9))
+
+
+def test_far_blocks_are_skipped_only_where_the_table_bins_nothing():
+    positions = grid_sheet(20 * 30).positions
+    binner = _pairs.pair_binner(np.array([0.0, 1.2, 2.5, 4.0]), positions)
+    codes = binner.prepare(positions)
+    blocks = list(_pairs._blocks(len(positions), 64))
+    boxes = _pairs._lattice_boxes(binner, codes, blocks)
+    far = [(i, j) for i in range(len(blocks)) for j in range(i, len(blocks)) if _pairs._beyond(binner, boxes, i, j)]
+    # Brute force: the blocks' closest pair is beyond the last edge exactly when they are skipped.
+    for i in range(len(blocks)):
+        for j in range(i, len(blocks)):
+            closest = np.sqrt(((positions[blocks[i], None] - positions[None, blocks[j]]) ** 2).sum(-1)).min()
+            assert ((i, j) in far) == (closest > 4.0)
+    assert far  # most pairs of blocks here
+    # A table that maps some far offset into a bin (as a wrapped sheet would) is respected.
+    i, j = far[-1]
+    binner.table[(codes[blocks[i]][0] - codes[blocks[j]][0]) % len(binner.table)] = 0
+    assert not _pairs._beyond(binner, boxes, i, j)

@@ -345,21 +345,31 @@ def lattice_pair_counts(binner: LatticeBinner, codes: np.ndarray) -> np.ndarray:
     return (np.rint(counts).astype(np.int64)) // 2
 
 
-def _boxes(positions: np.ndarray, blocks: Sequence[slice]) -> np.ndarray:
-    """Bounding box ``(x_min, y_min, x_max, y_max)`` of each block of positions, shape (n_blocks, 4)."""
-    return np.array([[*positions[b].min(axis=0), *positions[b].max(axis=0)] for b in blocks], dtype=np.float64)
+def _lattice_boxes(binner: LatticeBinner, codes: np.ndarray, blocks: Sequence[slice]) -> np.ndarray:
+    """Lattice box ``(y_min, y_max, x_min, x_max)`` of each block of codes, shape (n_blocks, 4)."""
+    y, x = np.divmod(codes, binner.stride)
+    return np.array([[y[b].min(), y[b].max(), x[b].min(), x[b].max()] for b in blocks], dtype=np.int64)
 
 
-def _beyond(boxes: np.ndarray, a: int, b: int, edges: np.ndarray) -> bool:
-    """Whether every pair between blocks ``a`` and ``b`` is farther apart than the last edge.
+#: Largest offset rectangle looked up to prove that two blocks hold no binned pair.
+REACH_LOOKUPS = 1 << 18
 
-    The gap between the boxes is a lower bound on every pair's distance, and the
-    rounded subtractions, squares and root are monotone, so the bound holds for
-    the distances as computed too.
+
+def _beyond(binner: LatticeBinner, boxes: np.ndarray, a: int, b: int) -> bool:
+    """Whether no pair between blocks ``a`` and ``b`` falls in a bin (so the pair of blocks needs no binning).
+
+    Every pair's offset lies in the rectangle spanned by the blocks' boxes, so if
+    the binner's own table puts all of that rectangle outside the bins, no pair
+    is binned. The table is the only geometry used: however it maps offsets to
+    distances, the answer stays exact. Rectangles larger than
+    :data:`REACH_LOOKUPS` (shuffled positions span the sheet) are not checked.
     """
-    gap_x = max(boxes[b, 0] - boxes[a, 2], boxes[a, 0] - boxes[b, 2], 0.0)
-    gap_y = max(boxes[b, 1] - boxes[a, 3], boxes[a, 1] - boxes[b, 3], 0.0)
-    return bool(np.sqrt(gap_x * gap_x + gap_y * gap_y) > edges[-1])
+    dy = (boxes[a, 0] - boxes[b, 1], boxes[a, 1] - boxes[b, 0])
+    dx = (boxes[a, 2] - boxes[b, 3], boxes[a, 3] - boxes[b, 2])
+    if (dy[1] - dy[0] + 1) * (dx[1] - dx[0] + 1) > REACH_LOOKUPS:
+        return False
+    offsets = np.add.outer(np.arange(dy[0], dy[1] + 1) * binner.stride, np.arange(dx[0], dx[1] + 1))
+    return bool((binner.table[offsets % len(binner.table)] == binner.n_bins).all())
 
 
 def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -464,18 +474,19 @@ def all_pairs(
     """
     n = len(positions[0])
     n_full = len(positions) if full is None else full
-    edges = binner.binner.edges if isinstance(binner, LatticeBinner) else binner.edges
     blocks = list(_blocks(n, block))
-    boxes = [_boxes(np.asarray(p, dtype=np.float64), blocks) for p in positions]
     positions = [binner.prepare(p) for p in positions]
+    lattice = isinstance(binner, LatticeBinner)
     # Counts depend on positions only: on a lattice they come from the offsets, once
     # per sheet (and a shuffle, a permutation of it, has the same); else from the pass.
-    counts = lattice_pair_counts(binner, positions[0]) if isinstance(binner, LatticeBinner) else None
-    # Per block pair, the position sets with a pair within the last edge (the rest bin nothing).
+    counts = lattice_pair_counts(binner, positions[0]) if lattice else None
+    # Per block pair, the position sets with a pair that can fall in a bin (on a
+    # lattice, blocks beyond the last edge of each other bin nothing).
+    boxes = [_lattice_boxes(binner, p, blocks) for p in positions] if lattice else None
     todo = []
     for i, a in enumerate(blocks):
         for j, b in enumerate(blocks[i:], start=i):
-            near = [s for s in range(len(positions)) if not _beyond(boxes[s], i, j, edges)]
+            near = [s for s in range(len(positions)) if not (lattice and _beyond(binner, boxes[s], i, j))]
             if near:
                 todo.append((a, b, near))
     parts = BIN_THREADS
