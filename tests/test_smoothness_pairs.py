@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import xarray as xr
 from scipy.spatial.distance import pdist
 from test_smoothness import as_responses, brute_force
 
@@ -55,16 +54,6 @@ def test_scatter_add_matches_bincount_bit_for_bit():
     out = np.zeros(9)
     _pairs.scatter_add(out, index, values)
     np.testing.assert_array_equal(out, np.bincount(index, weights=values, minlength=9))
-
-
-def test_numpy_fallback_gives_the_same_curve_bit_for_bit(monkeypatch):
-    rng = np.random.default_rng(4)
-    positions = grid_sheet(15 * 16).positions
-    responses = as_responses(rng.standard_normal((20, len(positions))), positions)
-    fast = smoothness.curve(responses, bins=6, block=40, n_shuffles=2)
-    monkeypatch.setattr(_pairs, "_torch", lambda: None)
-    slow = smoothness.curve(responses, bins=6, block=40, n_shuffles=2)
-    xr.testing.assert_identical(fast, slow)
 
 
 def test_joint_scatter_of_values_and_squares_matches_bincount_bit_for_bit():

@@ -9,7 +9,6 @@ pairs inside groups of units, random pairs).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -258,53 +257,32 @@ class Accumulator:
 
 
 # --------------------------------------------------------------------------- speed: scatter, counts, reach
-@functools.cache
-def _torch():
-    """torch if installed (its scatter releases the GIL, so binning runs on several cores), else None.
-
-    Imported on first use only: importing toposcope (or an analysis) must not load torch.
-    """
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency; numpy gives the same sums
-        return None
-    return torch
-
-
 def scatter_add(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
     """``out[index[i]] += values[i]`` for every i, in order (float64 ``out``, contiguous 1-D inputs).
 
-    torch's ``index_add_`` adds in index order like ``np.bincount`` (the same
-    sums, bit for bit) but releases the GIL, so that threads binning different
-    tiles run at once; ``np.bincount`` is the fallback.
+    ``np.add.at`` adds in index order like ``np.bincount`` (summed apart and then
+    added, as ``out += np.bincount(...)`` does, the sums are the same bit for
+    bit) but is faster and releases the GIL, so that threads binning different
+    tiles run at once.
     """
-    torch = _torch()
-    if torch is None:
-        out += np.bincount(index, weights=values, minlength=len(out))
-        return
-    # Summed apart and then added, as the fallback does, so the two agree bit for bit.
-    partial = torch.zeros(len(out), dtype=torch.float64)
-    out += partial.index_add_(0, torch.from_numpy(index), torch.from_numpy(values)).numpy()
+    partial = np.zeros(len(out), dtype=out.dtype)
+    np.add.at(partial, index, values)
+    out += partial
 
 
 def scatter_add_both(total: np.ndarray, squares: np.ndarray, index: np.ndarray, values: np.ndarray,
                      values_squared: np.ndarray) -> None:
     """:func:`scatter_add` of ``values`` into ``total`` and ``values_squared`` into ``squares`` at once.
 
-    With torch, one scatter of complex numbers ``value + 1j * value**2`` does
-    both (a third faster than two); complex sums add the parts separately, so
-    the sums are the same bit for bit.
+    One scatter of complex numbers ``value + 1j * value**2`` does both (faster
+    than two); complex sums add the parts separately, so the sums are the same
+    bit for bit.
     """
-    torch = _torch()
-    if torch is None:
-        scatter_add(total, index, values)
-        scatter_add(squares, index, values_squared)
-        return
     packed = np.empty(len(values), dtype=np.complex128)
     packed.real = values
     packed.imag = values_squared
-    partial = torch.zeros(len(total), dtype=torch.complex128)
-    partial = partial.index_add_(0, torch.from_numpy(index), torch.from_numpy(packed)).numpy()
+    partial = np.zeros(len(total), dtype=np.complex128)
+    np.add.at(partial, index, packed)
     total += partial.real
     squares += partial.imag
 
