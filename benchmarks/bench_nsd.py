@@ -7,19 +7,22 @@ each voxel mixes the latent factors with one planted unit, so many units
 correlate with many voxels and the assignment is not trivial.
 
 Times the whole :func:`toposcope.brain.nsd.map_units_to_voxels` call and, within
-it, the exact assignment (:func:`scipy.optimize.linear_sum_assignment` on the
-voxel x unit ``1 - r`` matrix). The data are made first and saved; the mapping
-runs in a fresh process that loads them, so its peak RSS (read from the kernel)
-is inputs + mapping only. Targets: under 5 minutes on 2 cores, and a peak RSS
-under 2 GB at the full size. The floor of the memory is the inputs themselves
-(printed beside the peak); a dense float64 voxel x unit cost matrix, which
-``linear_sum_assignment`` needs (it converts any other input to one), is
-printed too: at the full size it alone is 1.9 GiB.
+it, the exact assignment (the certified sparse solve on each voxel's candidate
+units; ``correlation_passes`` counts the streamed passes it needed). The data are
+made first and saved; the mapping runs in a fresh process that loads them, so its
+peak RSS (the process's own ``VmHWM``) is inputs + mapping only. Targets: under 5
+minutes on 2 cores, and a peak RSS under 2 GB at the full size. The floor of the
+memory is the inputs themselves (printed beside the peak); the dense float64
+voxel x unit cost matrix that :func:`scipy.optimize.linear_sum_assignment` needs
+is printed too (1.9 GiB at the full size). ``--check-dense`` also runs that dense
+solve in its own process and prints its time and peak, and whether both gave the
+same assignment.
 
 Usage::
 
     python benchmarks/bench_nsd.py [--units 25088] [--voxels 10000] [--images 10000]
         [--shared 1000] [--latent 50] [--unit-noise 2.0] [--method one_to_one] [--threads 2]
+        [--check-dense]
 
 ``--latent 5 --unit-noise 0.3`` makes units highly redundant (as on a smooth
 topographic sheet), the harder case for the assignment.
@@ -41,8 +44,20 @@ from pathlib import Path
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MB (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process so far, in MiB.
+
+    Read from ``VmHWM`` (this process image's own high-water mark): Linux's
+    ``ru_maxrss`` also counts the parent's peak when a child is started by
+    fork + exec, which here would add the data generation's memory.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def make_data(folder: Path, args: argparse.Namespace, seed: int = 0) -> None:
@@ -81,23 +96,39 @@ def child(folder: Path, args: argparse.Namespace) -> dict:
         "n_trials": ("stimulus", np.full(n_images, 3)), "ncsnr": ("voxel", np.full(voxels.shape[1], 0.5))})
     inputs_mb = (units.nbytes + voxels.nbytes) / 2**20
 
-    timings = {}
-    solver = scipy.optimize.linear_sum_assignment
+    from toposcope.brain import mapping
 
-    def timed_solver(cost, *a, **kw):
-        start = time.perf_counter()
-        out = solver(cost, *a, **kw)
-        timings["assignment_s"] = time.perf_counter() - start
-        return out
+    timings = {"assignment_s": 0.0, "passes": 0}
+    if args.dense:  # the reference: the dense float64 cost matrix and linear_sum_assignment
+        mapping._one_to_one_streamed = lambda *a, **kw: None
+    timed = {"scipy": (scipy.optimize, "linear_sum_assignment"),
+             "certified": (mapping, "certified_assignment")}
 
-    scipy.optimize.linear_sum_assignment = timed_solver  # mapping imports it at call time
+    def timing(module, name):
+        solver = getattr(module, name)
+
+        def timed_solver(*a, **kw):
+            start = time.perf_counter()
+            out = solver(*a, **kw)
+            timings["assignment_s"] += time.perf_counter() - start
+            timings["passes"] += 1
+            if hasattr(out, "n_edges"):
+                timings["candidate_pairs"] = out.n_edges
+            return out
+        setattr(module, name, timed_solver)
+
+    for module, name in timed.values():
+        timing(module, name)  # mapping imports linear_sum_assignment at call time
     start = time.perf_counter()
     result = map_units_to_voxels(responses, betas, method=args.method)
     total = time.perf_counter() - start
-    assignment = timings.get("assignment_s", float("nan"))
+    assignment = timings["assignment_s"]
+    np.save(folder / ("unit_dense.npy" if args.dense else "unit.npy"), result["unit"].values)
     return {
-        "time_s": round(total, 1), "assignment_s": round(assignment, 1),
-        "correlation_and_scoring_s": round(total - (0.0 if np.isnan(assignment) else assignment), 1),
+        "solve": "dense" if args.dense else "streamed", "time_s": round(total, 1),
+        "assignment_s": round(assignment, 1), "correlation_passes": timings["passes"],
+        "candidate_pairs": timings.get("candidate_pairs", 0),
+        "correlation_and_scoring_s": round(total - assignment, 1),
         "peak_rss_mb": round(peak_rss_mb()), "inputs_mb": round(inputs_mb),
         "dense_float64_cost_mb": round(voxels.shape[1] * n_units * 8 / 2**20),
         "peak_over_inputs": round(peak_rss_mb() / inputs_mb, 2),
@@ -116,6 +147,9 @@ def main() -> None:
     parser.add_argument("--unit-noise", type=float, default=2.0, help="private noise per unit (less: more redundant)")
     parser.add_argument("--method", default="one_to_one")
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads")
+    parser.add_argument("--check-dense", action="store_true",
+                        help="also run the dense solve in its own process: time, peak and the same assignment")
+    parser.add_argument("--dense", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -123,11 +157,21 @@ def main() -> None:
         return
     env = {**os.environ, **{k: str(args.threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                             "MKL_NUM_THREADS")}}
+    def run(tmp: str, *extra: str) -> dict:
+        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], *extra, "--child", tmp], env=env,
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
     with tempfile.TemporaryDirectory() as tmp:
         make_data(Path(tmp), args)
-        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--child", tmp], env=env,
-                             capture_output=True, text=True, check=True)
-    measured = json.loads(out.stdout.strip().splitlines()[-1])
+        measured = run(tmp)
+        if args.check_dense:
+            import numpy as np
+
+            dense = run(tmp, "--dense")
+            measured["dense"] = {k: dense[k] for k in ("time_s", "assignment_s", "peak_rss_mb")}
+            measured["same_assignment_as_dense"] = bool(np.array_equal(
+                np.load(Path(tmp) / "unit.npy"), np.load(Path(tmp) / "unit_dense.npy")))
     print(json.dumps({
         "benchmark": "nsd_mapping", "method": args.method, "units": args.units, "voxels": args.voxels,
         "train_images": args.images - args.shared, "test_images": args.shared, "threads": args.threads,

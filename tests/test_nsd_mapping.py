@@ -212,3 +212,108 @@ def test_bad_arrays():
     with pytest.raises(ToposcopeError, match=r"responses hold NaN or inf"):
         map_units_to_voxels(responses.where(responses > 2), betas)
 
+
+
+# --------------------------------------------------------------------------- streamed exact assignment
+def _latent_problem(n_stimuli, n_units, n_voxels, latent, unit_noise, seed, plant=True):
+    """Units and voxels sharing latent factors (many near-equal candidates), optionally a planted unit each."""
+    rng = np.random.default_rng(seed)
+    factors = rng.standard_normal((n_stimuli, latent)).astype(np.float32)
+    x = factors @ rng.standard_normal((latent, n_units)).astype(np.float32)
+    x += unit_noise * rng.standard_normal((n_stimuli, n_units)).astype(np.float32)
+    y = factors @ rng.standard_normal((latent, n_voxels)).astype(np.float32)
+    y += 6.0 * rng.standard_normal((n_stimuli, n_voxels)).astype(np.float32)
+    if plant:
+        y += x[:, rng.integers(0, n_units, n_voxels) if n_voxels > n_units else rng.permutation(n_units)[:n_voxels]]
+    return x, y
+
+
+def _dense_reference(x, y, rows, block_size):
+    """scipy's linear_sum_assignment on the dense voxel x unit cost 1 - r (float32 r, as mapped)."""
+    from scipy.optimize import linear_sum_assignment
+
+    r = np.concatenate([block for _, block in correlations(x, y, block_size, rows)], axis=1)
+    cost = np.subtract(1.0, r, dtype=np.float32).astype(np.float64)
+    voxel, unit = linear_sum_assignment(cost)
+    return voxel, unit, cost
+
+
+@pytest.mark.parametrize("shape", [
+    (200, 500, 150, 50, 2.0, True),    # voxels < units, planted
+    (200, 400, 400, 5, 0.3, True),     # square and redundant: heavy competition for units
+    (200, 400, 390, 5, 0.3, False),    # no planted unit at all
+    (200, 150, 400, 5, 0.3, True),     # more voxels than units: each unit gets a voxel
+    (300, 2000, 1200, 5, 0.3, True),   # medium
+])
+def test_streamed_assignment_equals_dense_linear_sum_assignment(shape):
+    from toposcope.brain import mapping
+
+    n_stimuli, n_units, n_voxels, latent, unit_noise, plant = shape
+    for seed in range(2):
+        x, y = _latent_problem(n_stimuli, n_units, n_voxels, latent, unit_noise, seed, plant)
+        rows = np.arange(20, n_stimuli)
+        solved = mapping._one_to_one_streamed(x, y, rows, 256)
+        assert solved is not None  # proved optimal without the dense matrix
+        unit, r_train = solved
+        voxel, expected_unit, cost = _dense_reference(x, y, rows, 256)
+        np.testing.assert_array_equal(unit[voxel], expected_unit)
+        assert (unit >= 0).sum() == min(n_units, n_voxels)
+        assigned = unit >= 0
+        total = cost[np.flatnonzero(assigned), unit[assigned]].sum()
+        assert total == cost[voxel, expected_unit].sum()
+        np.testing.assert_array_equal(r_train[voxel], (1.0 - cost[voxel, expected_unit]).astype(np.float32))
+        assert np.isnan(r_train[~assigned]).all()
+
+
+def test_streamed_assignment_grows_its_candidates_when_the_bound_fails(monkeypatch):
+    """With 2 correlations kept per voxel the dual bound fails; more are streamed, the answer stays exact."""
+    from toposcope.brain import _assignment, mapping
+
+    x, y = _latent_problem(200, 300, 280, 5, 0.3, seed=3, plant=False)
+    rows = np.arange(200)
+    calls = []
+    real = _assignment.certified_assignment
+
+    def spy(candidates, *args, **kwargs):
+        calls.append(candidates.keep)
+        return real(candidates, *args, **kwargs)
+
+    monkeypatch.setattr(mapping, "FIRST_KEEP", 2)
+    monkeypatch.setattr(mapping, "certified_assignment", spy)
+    unit, _ = mapping._one_to_one_streamed(x, y, rows, 64)
+    assert calls[:2] == [2, 16]  # a second pass kept 8 times more
+    voxel, expected_unit, _ = _dense_reference(x, y, rows, 64)
+    np.testing.assert_array_equal(unit[voxel], expected_unit)
+
+
+def test_over_the_candidate_budget_the_dense_solve_gives_the_same_map(monkeypatch):
+    from toposcope.brain import mapping
+
+    responses, betas, _ = planted(n_units=37, n_voxels=11, noise=1.0)
+    streamed = map_units_to_voxels(responses, betas)
+    monkeypatch.setattr(mapping, "FIRST_KEEP", 1)
+    monkeypatch.setattr(mapping, "CANDIDATE_BUDGET", 1)
+    assert mapping._one_to_one_streamed(responses.values, betas.values, np.arange(20, 60), 2048) is None
+    dense = map_units_to_voxels(responses, betas)
+    xr.testing.assert_identical(streamed, dense)
+
+
+def test_certificate_rejects_candidates_that_hide_a_better_assignment():
+    """Both rows' best column is 0; with one candidate each no full matching exists, with the
+    bound from the kept second-best the growth finds the optimum; a wrong guess is never returned."""
+    from toposcope.brain._assignment import Candidates, certified_assignment
+
+    r = np.array([[0.9, 0.8, 0.1, 0.0], [0.85, 0.2, 0.1, 0.0]], dtype=np.float32)
+    candidates = Candidates(2, 4, keep=3)
+    candidates.add(slice(0, 2), 0, r[:, :2])
+    candidates.add(slice(0, 2), 2, r[:, 2:])
+    candidates.finish()
+    np.testing.assert_array_equal(candidates.column, [[0, 1, 2], [0, 1, 2]])
+    outcome = certified_assignment(candidates, first_k=1)
+    assert outcome.reason == "optimal"
+    np.testing.assert_array_equal(outcome.column, [1, 0])  # 0.8 + 0.85 beats 0.9 + 0.2
+    # Kept too few to prove it: row 1's best left-out column could still be better.
+    few = Candidates(2, 4, keep=2)
+    few.add(slice(0, 2), 0, np.array([[0.9, 0.1, 0.0, 0.0], [0.85, 0.84, 0.83, 0.82]], np.float32))
+    few.finish()
+    assert certified_assignment(few, first_k=1).reason == "more candidates"

@@ -243,11 +243,20 @@ class Accumulator:
         size = self.n_bins + 1
         if self.count is not None:
             self.count += np.bincount(index, minlength=size)
-        self.total += np.bincount(index, weights=values, minlength=size)
+        if self.squares is None:
+            scatter_add(self.total, index, values)
+            return
+        if squares is None:
+            squares = values * values
+        scatter_add_both(self.total, self.squares, index, values, np.ascontiguousarray(squares).ravel())
+
+    def merge(self, other: Accumulator) -> None:
+        """Add another accumulator's count, sums and squares (of the same bins) to this one."""
+        if self.count is not None and other.count is not None:
+            self.count += other.count
+        self.total += other.total
         if self.squares is not None:
-            if squares is None:
-                squares = values * values
-            self.squares += np.bincount(index, weights=squares.ravel(), minlength=size)
+            self.squares += other.squares
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(mean, sem, count)`` per bin; mean is NaN for empty bins, sem NaN below 2 values."""
@@ -259,6 +268,100 @@ class Accumulator:
             variance = (self.squares[:-1] - n * mean**2) / (n - 1)
             sem = np.where(n > 1, np.sqrt(np.maximum(variance, 0.0) / np.maximum(n, 1)), np.nan)
         return mean, sem, n.copy()
+
+
+# --------------------------------------------------------------------------- speed: scatter, counts, reach
+def scatter_add(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """``out[index[i]] += values[i]`` for every i, in order (float64 ``out``, contiguous 1-D inputs).
+
+    ``np.add.at`` adds in index order like ``np.bincount`` (summed apart and then
+    added, as ``out += np.bincount(...)`` does, the sums are the same bit for
+    bit) but is faster and releases the GIL, so that threads binning different
+    tiles run at once.
+    """
+    partial = np.zeros(len(out), dtype=out.dtype)
+    np.add.at(partial, index, values)
+    out += partial
+
+
+def scatter_add_both(total: np.ndarray, squares: np.ndarray, index: np.ndarray, values: np.ndarray,
+                     values_squared: np.ndarray) -> None:
+    """:func:`scatter_add` of ``values`` into ``total`` and ``values_squared`` into ``squares`` at once.
+
+    One scatter of complex numbers ``value + 1j * value**2`` does both (faster
+    than two); complex sums add the parts separately, so the sums are the same
+    bit for bit.
+    """
+    packed = np.empty(len(values), dtype=np.complex128)
+    packed.real = values
+    packed.imag = values_squared
+    partial = np.zeros(len(total), dtype=np.complex128)
+    np.add.at(partial, index, packed)
+    total += partial.real
+    squares += partial.imag
+
+
+def lattice_pair_counts(binner: LatticeBinner, codes: np.ndarray) -> np.ndarray:
+    """Pairs of distinct units per bin, from positions only (no pass over the pairs).
+
+    The units' occupancy of the lattice, correlated with itself (by FFT, exact
+    after rounding: counts are integers far below 2**52), counts the ordered
+    pairs at each offset ``(dy, dx)``; each offset's bin comes from the binner's
+    table, the units' pairs with themselves (offset 0) are removed and each
+    unordered pair counted once.
+
+    Parameters
+    ----------
+    binner : LatticeBinner
+    codes : ndarray of int, shape (n_units,)
+        From :meth:`LatticeBinner.prepare`.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_bins + 1,)
+        Last entry: pairs outside the bins.
+    """
+    stride = binner.stride
+    size = len(binner.table)
+    rows = size // stride  # 2 * span_y + 1
+    occupancy = np.bincount(codes, minlength=size)[: (rows // 2 + 1) * stride].reshape(-1, stride)
+    # x spans 0..span_x inside a stride of 2 * span_x + 1 and y is padded to 2 * span_y + 1,
+    # so the circular correlation below is the linear one.
+    spectrum = np.fft.rfft2(occupancy.astype(np.float64), s=(rows, stride))
+    ordered = np.rint(np.fft.irfft2(spectrum * spectrum.conj(), s=(rows, stride))).astype(np.int64)
+    dy, dx = np.meshgrid(np.arange(rows) - rows // 2, np.arange(stride) - stride // 2, indexing="ij")
+    at = ordered[dy % rows, dx % stride]
+    bins = binner.table[(dy * stride + dx) % size]
+    counts = np.bincount(bins.ravel(), weights=at.ravel(), minlength=binner.n_bins + 1)
+    counts[binner.table[0]] -= len(codes)  # each unit with itself
+    return (np.rint(counts).astype(np.int64)) // 2
+
+
+def _lattice_boxes(binner: LatticeBinner, codes: np.ndarray, blocks: Sequence[slice]) -> np.ndarray:
+    """Lattice box ``(y_min, y_max, x_min, x_max)`` of each block of codes, shape (n_blocks, 4)."""
+    y, x = np.divmod(codes, binner.stride)
+    return np.array([[y[b].min(), y[b].max(), x[b].min(), x[b].max()] for b in blocks], dtype=np.int64)
+
+
+#: Largest offset rectangle looked up to prove that two blocks hold no binned pair.
+REACH_LOOKUPS = 1 << 18
+
+
+def _beyond(binner: LatticeBinner, boxes: np.ndarray, a: int, b: int) -> bool:
+    """Whether no pair between blocks ``a`` and ``b`` falls in a bin (so the pair of blocks needs no binning).
+
+    Every pair's offset lies in the rectangle spanned by the blocks' boxes, so if
+    the binner's own table puts all of that rectangle outside the bins, no pair
+    is binned. The table is the only geometry used: however it maps offsets to
+    distances, the answer stays exact. Rectangles larger than
+    :data:`REACH_LOOKUPS` (shuffled positions span the sheet) are not checked.
+    """
+    dy = (boxes[a, 0] - boxes[b, 1], boxes[a, 1] - boxes[b, 0])
+    dx = (boxes[a, 2] - boxes[b, 3], boxes[a, 3] - boxes[b, 2])
+    if (dy[1] - dy[0] + 1) * (dx[1] - dx[0] + 1) > REACH_LOOKUPS:
+        return False
+    offsets = np.add.outer(np.arange(dy[0], dy[1] + 1) * binner.stride, np.arange(dx[0], dx[1] + 1))
+    return bool((binner.table[offsets % len(binner.table)] == binner.n_bins).all())
 
 
 def distances(a: np.ndarray, b: np.ndarray, period: tuple[float, float] | None = None) -> np.ndarray:
@@ -278,6 +381,10 @@ def distances(a: np.ndarray, b: np.ndarray, period: tuple[float, float] | None =
     return np.sqrt(d, out=d)
 
 
+#: Threads binning each block (tiles dealt out in turn); the sums do not depend on it
+#: being run in parallel, only on this number.
+BIN_THREADS = 2
+
 #: Pairs per tile when binning a block: small enough that the temporaries of the
 #: binning stay in the CPU cache, which makes it several times faster.
 TILE_PAIRS = 1 << 16
@@ -295,17 +402,20 @@ def _histogram_block(
     values: np.ndarray,
     binner: Binner | LatticeBinner,
     diagonal: bool,
+    part: tuple[int, int] = (0, 1),
 ) -> None:
     """Add a block of pair values to one accumulator per position set, tile by tile.
 
     ``values[i, j]`` belongs to the units at ``rows[s][i]`` and ``cols[s][j]``
     for position set ``s``. With ``diagonal`` the block pairs a unit set with
-    itself and only its strict upper triangle (``j > i``) is used.
+    itself and only its strict upper triangle (``j > i``) is used. With
+    ``part=(k, parts)`` only every ``parts``-th tile from the ``k``-th is binned
+    (threads share a block that way).
     """
     m, n = values.shape
     tile = max(1, TILE_PAIRS // max(n, 1))
     need_squares = any(acc.squares is not None for acc in accs)
-    for start in range(0, m, tile):
+    for start in range(part[0] * tile, m, part[1] * tile):
         stop = min(start + tile, m)
         first = start if diagonal else 0  # columns left of the tile's diagonal are all j <= i
         # Converted and squared once, shared by every position set.
@@ -358,20 +468,48 @@ def all_pairs(
     list of Accumulator, one per position set.
     """
     n = len(positions[0])
-    out = _accumulators(len(positions), binner.n_bins, len(positions) if full is None else full, same_counts)
+    n_full = len(positions) if full is None else full
+    blocks = list(_blocks(n, block))
     positions = [binner.prepare(p) for p in positions]
-    todo = [(a, b) for a in _blocks(n, block) for b in _blocks(n, block) if b.start >= a.start]
-    # The next block's matrix product runs in BLAS (which releases the GIL) while
-    # this block is binned, so the two overlap; the sums are added in a fixed
-    # order, so results do not depend on timing.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(kernel, *todo[0])
-        for k, (a, b) in enumerate(todo):
+    lattice = isinstance(binner, LatticeBinner)
+    # Counts depend on positions only: on a lattice they come from the offsets, once
+    # per sheet (and a shuffle, a permutation of it, has the same); else from the pass.
+    counts = lattice_pair_counts(binner, positions[0]) if lattice else None
+    # Per block pair, the position sets with a pair that can fall in a bin (on a
+    # lattice, blocks beyond the last edge of each other bin nothing).
+    boxes = [_lattice_boxes(binner, p, blocks) for p in positions] if lattice else None
+    todo = []
+    for i, a in enumerate(blocks):
+        for j, b in enumerate(blocks[i:], start=i):
+            near = [s for s in range(len(positions)) if not (lattice and _beyond(binner, boxes[s], i, j))]
+            if near:
+                todo.append((a, b, near))
+    parts = BIN_THREADS
+    # One set of accumulators per binning thread, summed in a fixed order at the end,
+    # so results do not depend on timing.
+    shares = [_accumulators(len(positions), binner.n_bins, n_full, same_counts) for _ in range(parts)]
+    if counts is not None:
+        for share in shares:
+            share[0].count = None
+    with ThreadPoolExecutor(max_workers=1) as products, ThreadPoolExecutor(max_workers=parts) as binning:
+        # The next block's matrix product runs in BLAS (which releases the GIL) while
+        # this block is binned, so the two overlap.
+        pending = products.submit(kernel, *todo[0][:2]) if todo else None
+        for k, (a, b, near) in enumerate(todo):
             values = pending.result()
             if k + 1 < len(todo):
-                pending = pool.submit(kernel, *todo[k + 1])
-            _histogram_block(out, [p[a] for p in positions], [p[b] for p in positions],
-                             values, binner, diagonal=a == b)
+                pending = products.submit(kernel, *todo[k + 1][:2])
+            jobs = [binning.submit(_histogram_block, [shares[t][s] for s in near], [positions[s][a] for s in near],
+                                   [positions[s][b] for s in near], values, binner, a == b, (t, parts))
+                    for t in range(parts)]
+            for job in jobs:
+                job.result()
+    out = shares[0]
+    for share in shares[1:]:
+        for acc, other in zip(out, share):
+            acc.merge(other)
+    if counts is not None:
+        out[0].count = counts
     for acc in out[1:]:
         if acc.count is None:
             acc.count = out[0].count.copy()

@@ -4,10 +4,15 @@ Three methods, picked by name from :data:`METHODS`:
 
 ``"one_to_one"``
     Each voxel gets its own unit: the assignment maximising the summed training
-    correlation (minimising the sum of ``1 - r``), solved exactly by
+    correlation (minimising the sum of ``1 - r``), the same as
     :func:`scipy.optimize.linear_sum_assignment` on the rectangular voxel x unit
-    cost matrix. With more voxels than units, only as many voxels as there are
-    units are assigned; the rest get ``unit = -1`` and ``r = NaN``.
+    cost matrix, without holding that matrix: each voxel's best-correlated
+    units are kept from a streamed pass, the sparse problem is solved exactly
+    and proved optimal for the dense one by LP duality
+    (:mod:`toposcope.brain._assignment`); when that proof needs more candidates
+    than :data:`CANDIDATE_BUDGET`, the dense matrix is solved instead. With more
+    voxels than units, only as many voxels as there are units are assigned; the
+    rest get ``unit = -1`` and ``r = NaN``.
 ``"best_unit"``
     Each voxel gets its best-correlated unit on the training images (many
     voxels may share one unit).
@@ -19,7 +24,7 @@ Three methods, picked by name from :data:`METHODS`:
 Every method is scored by the Pearson correlation ``r`` between the voxel and
 its unit (or its prediction) over held-out images. Correlations are products of
 z-scored float32 matrices computed a block of units at a time, so memory stays at
-one voxel x block slab (plus, for ``one_to_one``, the cost matrix itself).
+one voxel x block slab (plus, for ``one_to_one``, a few dozen candidates per voxel).
 """
 
 from __future__ import annotations
@@ -31,12 +36,20 @@ import numpy as np
 import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option, check_positive_int, check_type
+from toposcope.brain._assignment import Candidates, certified_assignment
 
 __all__ = ["METHODS", "correlations", "map_units_to_voxels", "noise_ceiling", "summarise"]
 
 METHODS = ("one_to_one", "best_unit", "ridge")
 #: Ridge penalties tried (features are z-scored, so these are comparable across models).
 DEFAULT_ALPHAS = np.logspace(-2, 6, 9)
+#: Correlations first kept per voxel (or unit) for the streamed one-to-one assignment.
+FIRST_KEEP = 64
+#: Most (row, candidate) pairs kept before the one-to-one assignment is solved densely
+#: (12 bytes each: 10,000 voxels x 4,096 candidates is ~0.5 GB).
+CANDIDATE_BUDGET = 40_000_000
+#: Rows merged into the candidates at a time (bounds the merge's temporaries).
+MERGE_ROWS = 512
 
 
 def noise_ceiling(ncsnr: Any, n_trials: Any) -> np.ndarray:
@@ -77,12 +90,14 @@ def noise_ceiling(ncsnr: Any, n_trials: Any) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- kernels
-def _unit_columns(x: np.ndarray) -> np.ndarray:
-    """Columns centred and scaled to unit length (a copy), so ``a.T @ b`` is Pearson's r.
+def _unit_columns(x: np.ndarray, copy: bool = True) -> np.ndarray:
+    """Columns centred and scaled to unit length, so ``a.T @ b`` is Pearson's r.
 
-    Constant columns become zeros (correlation 0 with everything).
+    Constant columns become zeros (correlation 0 with everything). With
+    ``copy=False`` a float32 ``x`` that is already a private copy (a fancy-indexed
+    slice) is scaled in place, saving one copy of it at the peak.
     """
-    out = np.array(x, dtype=np.float32, copy=True)
+    out = np.array(x, dtype=np.float32, copy=copy or None)
     out -= out.mean(axis=0, dtype=np.float64).astype(np.float32)
     norm = np.linalg.norm(out, axis=0)
     out /= np.where(norm > 0, norm, 1).astype(np.float32)
@@ -110,10 +125,15 @@ def correlations(x: np.ndarray, y: np.ndarray, block_size: int = 2048,
     r : ndarray, float32, shape (n_voxels, units.stop - units.start)
     """
     rows = np.arange(x.shape[0]) if rows is None else np.asarray(rows)
-    zy = _unit_columns(y[rows])
+    zy = np.array(y[rows], dtype=np.float32, copy=None)  # fancy indexing copied it already
+    # Scaled a block of columns at a time: the scaling's temporaries stay block-sized
+    # (each column's arithmetic is the same as for the whole array).
+    for start in range(0, zy.shape[1], block_size):
+        columns = slice(start, start + block_size)
+        zy[:, columns] = _unit_columns(zy[:, columns])
     for start in range(0, x.shape[1], block_size):
         units = slice(start, min(x.shape[1], start + block_size))
-        yield units, zy.T @ _unit_columns(x[rows, units])
+        yield units, zy.T @ _unit_columns(x[rows, units], copy=False)
 
 
 def _paired_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,6 +142,64 @@ def _paired_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _one_to_one(x: np.ndarray, y: np.ndarray, rows: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact assignment: streamed and certified (bounded memory), else dense."""
+    solved = _one_to_one_streamed(x, y, rows, block_size)
+    return solved if solved is not None else _one_to_one_dense(x, y, rows, block_size)
+
+
+def _one_to_one_streamed(x: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                         block_size: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Assignment from each voxel's (or unit's) best candidates, proved optimal for the dense matrix.
+
+    The correlations are streamed once per try, keeping only the best
+    :data:`FIRST_KEEP` (then 8 times more) per row of the smaller side; see
+    :mod:`toposcope.brain._assignment`. None when it cannot be proved within
+    :data:`CANDIDATE_BUDGET` kept pairs: the caller then solves densely.
+    """
+    n_voxels, n_units = y.shape[1], x.shape[1]
+    if min(n_voxels, n_units) == 0:
+        return None
+    by_voxel = n_voxels <= n_units  # rows of the assignment: the smaller side
+    n_rows, n_columns = (n_voxels, n_units) if by_voxel else (n_units, n_voxels)
+    keep = FIRST_KEEP
+    while True:
+        keep = min(keep, n_columns)
+        if n_rows * keep > CANDIDATE_BUDGET and keep < n_columns:
+            return None
+        candidates = Candidates(n_rows, n_columns, keep)
+        for units, r in correlations(x, y, block_size, rows):
+            if by_voxel:
+                for start in range(0, n_voxels, MERGE_ROWS):
+                    chunk = slice(start, min(n_voxels, start + MERGE_ROWS))
+                    candidates.add(chunk, units.start, r[chunk])
+            else:
+                for start in range(units.start, units.stop, MERGE_ROWS):
+                    chunk = slice(start, min(units.stop, start + MERGE_ROWS))
+                    candidates.add(chunk, 0, r[:, chunk.start - units.start:chunk.stop - units.start].T)
+            del r
+        candidates.finish()
+        outcome = certified_assignment(candidates)
+        if outcome.column is not None:
+            break
+        if outcome.reason != "more candidates" or keep == n_columns:
+            return None
+        keep *= 8
+    matched_r = candidates.r[np.arange(n_rows), np.argmax(candidates.column == outcome.column[:, None], axis=1)]
+    # As the dense solve reports it: 1 - cost, the cost being 1 - r in float32.
+    r_matched = (1.0 - np.subtract(1.0, matched_r, dtype=np.float32).astype(np.float64)).astype(np.float32)
+    unit = np.full(n_voxels, -1, dtype=np.int64)
+    r_train = np.full(n_voxels, np.nan, dtype=np.float32)
+    if by_voxel:
+        unit[:] = outcome.column
+        r_train[:] = r_matched
+    else:
+        unit[outcome.column] = np.arange(n_units)
+        r_train[outcome.column] = r_matched
+    return unit, r_train
+
+
+def _one_to_one_dense(x: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                      block_size: int) -> tuple[np.ndarray, np.ndarray]:
     from scipy.optimize import linear_sum_assignment
 
     n_voxels, n_units = y.shape[1], x.shape[1]
