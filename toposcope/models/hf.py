@@ -36,7 +36,7 @@ import hashlib
 import importlib.util
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -198,7 +198,7 @@ def _resolve_gguf(rest: str, gguf_file: str | None) -> tuple[str, Path | None, s
     path = Path(rest).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return str(path.parent), path.parent, path.name
-    folder = path if path.is_dir() else (_package_root(rest) if _HUB_ID.match(rest) else None)
+    folder = path if path.is_dir() else (_package_folder(rest, _holds_gguf) if _HUB_ID.match(rest) else None)
     if folder is not None and (gguf_file is not None or not (folder / "config.json").is_file()):
         found = sorted(p.name for p in folder.glob("*.gguf"))
         if gguf_file is not None:
@@ -214,26 +214,6 @@ def _resolve_gguf(rest: str, gguf_file: str | None) -> tuple[str, Path | None, s
         raise ToposcopeError(f"gguf_file={gguf_file!r} needs a folder holding it; hf:{rest} is not one")
     source, folder = resolve_source(rest)
     return source, folder, None
-
-
-def _package_root(name: str) -> Path | None:
-    """The folder of installed package ``name`` (or of its only sub-folder holding a .gguf file)."""
-    if "/" in name or "." in name:
-        return None
-    try:
-        spec = importlib.util.find_spec(name.replace("-", "_"))
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        root = Path(location)
-        if any(root.glob("*.gguf")):
-            return root
-        inner = sorted({p.parent for p in root.glob("*/*.gguf")})
-        if len(inner) == 1:
-            return inner[0]
-    return None
 
 
 def _gguf_tokenizer(folder: str, gguf_file: str, spec: str) -> Any:
@@ -351,7 +331,7 @@ def resolve_source(rest: str) -> tuple[str, Path | None]:
             f"model folder {text!r} does not exist; "
             "give a folder written by save_pretrained or a hub id"
         )
-    folder = _package_folder(text)
+    folder = _package_folder(text, _holds_config)
     if folder is not None:
         return str(folder), folder
     return text, None
@@ -378,8 +358,13 @@ def _model_folder(path: Path) -> Path:
     )
 
 
-def _package_folder(name: str) -> Path | None:
-    """The model folder shipped inside installed package ``name``, if there is one."""
+def _package_folder(name: str, holds: Callable[[Path], bool]) -> Path | None:
+    """The folder of installed package ``name`` that ``holds`` accepts, if there is one.
+
+    The package's own folder is tried first, then its direct sub-folders; a
+    sub-folder is returned only when it is the single one accepted (two would
+    make the choice a guess).
+    """
     if "/" in name or "." in name:  # dotted names would import parent packages
         return None
     try:
@@ -390,12 +375,22 @@ def _package_folder(name: str) -> Path | None:
         return None
     for location in spec.submodule_search_locations:
         root = Path(location)
-        if (root / "config.json").is_file():
+        if holds(root):
             return root
-        inner = sorted(p.parent for p in root.glob("*/config.json"))
+        inner = sorted(p for p in root.iterdir() if p.is_dir() and holds(p))
         if len(inner) == 1:
             return inner[0]
     return None
+
+
+def _holds_config(folder: Path) -> bool:
+    """A ``save_pretrained`` folder: it has a ``config.json``."""
+    return (folder / "config.json").is_file()
+
+
+def _holds_gguf(folder: Path) -> bool:
+    """A folder with at least one ``.gguf`` file."""
+    return any(folder.glob("*.gguf"))
 
 
 def _snapshot_dir(source: str, revision: str | None) -> Path | None:
