@@ -412,10 +412,88 @@ def _no_brainscore(find_spec):
 
 
 # --------------------------------------------------------------------------- which models fit
-def test_masked_language_model_is_refused(tmp_path):
-    subject = load_model(f"hf:{build_bert(tmp_path / 'bert')}")
-    with pytest.raises(ToposcopeError, match="reads later tokens .* need a causal LM"):
+def test_masked_language_model_is_refused_and_pointed_to_pll(masked_bert):
+    subject = load_model(f"hf:{masked_bert}")
+    with pytest.raises(ToposcopeError, match=r"reads later tokens .* need a causal LM: score a masked LM by "
+                                             r"pseudo-log-likelihood with scorer='pll' \(--scorer pll\)$"):
         score_pairs(subject, from_pairs(["the cat sat"], ["cat the sat"]))
+
+
+@pytest.fixture(scope="module")
+def masked_bert(tmp_path_factory):
+    """A tiny BERT saved with its masked-LM head (random, seeded), as released BERTs are."""
+    import torch
+    from _tiny_lm import HIDDEN, MAX_POSITIONS, bert_tokenizer
+    from transformers import BertConfig, BertForMaskedLM
+
+    folder = tmp_path_factory.mktemp("masked-bert")
+    tokenizer = bert_tokenizer()
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=48, max_position_embeddings=MAX_POSITIONS,
+                        pad_token_id=tokenizer.pad_token_id, initializer_range=0.3)
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _direct_pll(folder, text):
+    """Salazar et al. (2020): mask each non-special token alone, sum log p(true token), one pass per token."""
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = BertForMaskedLM.from_pretrained(folder).eval()
+    ids = tokenizer(text)["input_ids"]
+    total = 0.0
+    with torch.no_grad():
+        for t in range(1, len(ids) - 1):  # [CLS] first and [SEP] last are never scored
+            masked = list(ids)
+            masked[t] = tokenizer.mask_token_id
+            logits = model(torch.tensor([masked])).logits[0, t].double()
+            total += float(torch.log_softmax(logits, -1)[ids[t]])
+    return total, len(ids) - 2
+
+
+def test_pseudo_log_likelihood_equals_masking_each_token_directly(masked_bert):
+    from toposcope.workflows.competence import sentence_pseudo_logprobs
+
+    subject = load_model(f"hf:{masked_bert}")
+    texts = ["the cat sat on the mat", "green ideas sleep furiously", "a dog", "the cat sat on the mat"]
+    pll, counts, start = sentence_pseudo_logprobs(subject, texts, batch_size=3)  # batches span sentences
+    expected = [_direct_pll(masked_bert, text) for text in texts]
+    np.testing.assert_allclose(pll, [e[0] for e in expected], rtol=1e-5, atol=1e-5)
+    assert list(counts) == [e[1] for e in expected] and min(counts) >= 2
+    assert np.all(pll < 0) and "special tokens" in start
+    # The random head is far from uniform (initializer_range 0.3), so the oracle is not a constant.
+    assert np.ptp(pll[:3] / counts[:3]) > 0.05
+
+
+def test_pll_pairs_are_labelled_and_ordered_by_pll(masked_bert):
+    subject = load_model(f"hf:{masked_bert}")
+    good, bad = ["the cat sat on the mat", "a dog was playing"], ["mat the on sat cat the", "playing was dog a"]
+    result = score_pairs(subject, from_pairs(good, bad), scorer="pll")
+    expected_good = [_direct_pll(masked_bert, t)[0] for t in good]
+    expected_bad = [_direct_pll(masked_bert, t)[0] for t in bad]
+    np.testing.assert_allclose(result["logprob_good"], expected_good, rtol=1e-5, atol=1e-5)
+    assert list(result["correct"].values) == [g > b for g, b in zip(expected_good, expected_bad)]
+    assert result.attrs["scorer"].startswith("pseudo-log-likelihood of a masked LM (Salazar et al. 2020); not "
+                                             "comparable")
+    assert result["logprob_good"].attrs["long_name"] == "sentence pseudo-log-likelihood (nats)"
+
+
+def test_pll_refuses_causal_models_and_encoders_without_a_head(tmp_path, masked_bert):
+    with pytest.raises(ToposcopeError, match=r"has no mask token, so it is not a masked LM; score it with "
+                                             r"scorer='causal'$"):
+        score_pairs(load_model(f"hf:{build_gpt2(tmp_path / 'gpt2')}"), from_pairs(["a b"], ["b a"]), scorer="pll")
+    # A bare encoder (a sentence-transformers model such as all-MiniLM-L6-v2 is one) has no trained MLM head.
+    with pytest.raises(ToposcopeError, match=r"holds no trained masked-LM head \(missing cls\.predictions"):
+        score_pairs(load_model(f"hf:{build_bert(tmp_path / 'bert')}"), from_pairs(["the cat"], ["cat the"]),
+                    scorer="pll")
+    with pytest.raises(ToposcopeError, match=r"bos does not apply to pseudo-log-likelihood"):
+        score_pairs(load_model(f"hf:{masked_bert}"), from_pairs(["the cat"], ["cat the"]), scorer="pll", bos="none")
+    with pytest.raises(ToposcopeError, match=r"unknown scorer 'mlm'; allowed: 'causal', 'pll'"):
+        score_pairs(load_model(f"hf:{masked_bert}"), from_pairs(["the cat"], ["cat the"]), scorer="mlm")
 
 
 def test_untied_head_is_loaded_for_scoring(tmp_path):
@@ -482,6 +560,17 @@ def test_cli_competence(tmp_path, capsys):
     assert main(["competence", "demo_lm", "--pairs", str(tmp_path / "nowhere")]) == 2
     assert "pairs" in capsys.readouterr().err
     assert main(["competence", "demo_lm", "--pairs", "grammar", "--batch-size", "0"]) == 2
+
+
+def test_cli_competence_scorer_for_a_masked_lm(masked_bert, tmp_path, capsys):
+    from toposcope.cli import main
+
+    csv = tmp_path / "pairs.csv"
+    csv.write_text("good,bad,phenomenon\nthe cat sat on the mat,mat the on sat cat the,order\n")
+    assert main(["competence", f"hf:{masked_bert}", "--pairs", str(csv), "--quiet"]) == 2
+    assert "scorer='pll' (--scorer pll)" in capsys.readouterr().err
+    assert main(["competence", f"hf:{masked_bert}", "--pairs", str(csv), "--scorer", "pll", "--quiet"]) == 0
+    assert "scored by pseudo-log-likelihood of a masked LM" in capsys.readouterr().out
 
 
 def test_recipe_kind_competence(tmp_path):

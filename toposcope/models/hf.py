@@ -279,11 +279,49 @@ class _HeadLoader:
         self.source, self.folder, self.revision = source, folder, revision
         self.dtype, self.gguf_file, self.spec = dtype, gguf_file, spec
         self._head: Any = None
+        self._masked: Any = None
 
     def __call__(self) -> Any:
         if self._head is None:
             self._head = self._load()
         return self._head
+
+    def masked_lm(self) -> Any:
+        """The checkpoint as a masked language model with its trained head, loaded once.
+
+        For pseudo-log-likelihood scoring of BERT-like models: the whole
+        ``AutoModelForMaskedLM`` (its base model is the same weights as the
+        Subject's bare model). A checkpoint without a trained masked-LM head
+        (a causal LM, a sentence-transformers encoder) is a one-line error.
+        """
+        if self._masked is None:
+            self._masked = self._load_masked()
+        return self._masked
+
+    def _load_masked(self) -> Any:
+        from transformers import AutoModelForMaskedLM
+
+        from toposcope.models.hub import hub_reachable
+
+        kwargs: dict[str, Any] = {"local_files_only": self.folder is not None or not hub_reachable(),
+                                  "dtype": self.dtype, "output_loading_info": True}
+        if self.folder is None and self.revision is not None:
+            kwargs["revision"] = self.revision
+        if self.gguf_file is not None:
+            raise ToposcopeError(f"{self.spec!r} is a GGUF causal LM; score it with scorer='causal', not "
+                                 "pseudo-log-likelihood")
+        try:
+            with _quiet_progress():
+                masked, info = AutoModelForMaskedLM.from_pretrained(self.source, **kwargs)
+        except (OSError, ValueError, KeyError) as error:
+            raise ToposcopeError(f"{self.spec!r} is not a masked language model ({_first_line(error)}); "
+                                 "score it with scorer='causal'") from error
+        prefix = f"{masked.base_model_prefix}."
+        untrained = [key for key in info.get("missing_keys", []) if not key.startswith(prefix)]
+        if untrained:
+            raise ToposcopeError(f"the checkpoint of {self.spec!r} holds no trained masked-LM head (missing "
+                                 f"{untrained[0]}, ...); pseudo-log-likelihood needs a masked LM saved with its head")
+        return masked.eval()
 
     def _load(self) -> Any:
         from transformers import AutoModelForCausalLM

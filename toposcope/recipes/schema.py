@@ -69,7 +69,7 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "tgi": ("max_dist", "method", "n_samples", "seed"),
     "components": ("n_components", "solver", "seed"),
     "suites": ("suites", "n_items", "test", "seed"),
-    "competence": ("pairs", "bos"),
+    "competence": ("pairs", "bos", "scorer"),
     "clusters": ("contrast", "threshold", "min_size", "connectivity", "fwhm", "condition"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).

@@ -195,7 +195,7 @@ def _suites(subject, stimuli, params, cache):
 
 def _check_competence(analysis: dict[str, Any], subject: Any) -> None:
     from toposcope.stimuli.minimal_pairs import load_pairs
-    from toposcope.workflows.competence import BOS_MODES
+    from toposcope.workflows.competence import BOS_MODES, SCORERS
 
     if "pairs" not in analysis:
         raise ToposcopeError("a competence analysis needs pairs = \"DIR\" (BLiMP data/, a CSV, SyntaxGym suites, "
@@ -203,6 +203,8 @@ def _check_competence(analysis: dict[str, Any], subject: Any) -> None:
     load_pairs(analysis["pairs"])
     if analysis.get("bos", "auto") not in BOS_MODES:
         raise ToposcopeError(f"bos must be one of {', '.join(BOS_MODES)}, got {analysis['bos']!r}")
+    if analysis.get("scorer", "causal") not in SCORERS:
+        raise ToposcopeError(f"scorer must be one of {', '.join(SCORERS)}, got {analysis['scorer']!r}")
     if subject.modality != "language":
         raise ToposcopeError("minimal pairs need a language model")
 
@@ -212,7 +214,8 @@ def _competence(subject, stimuli, params, cache):
 
     _check_competence(params, subject)
     return score_competence(subject, params["pairs"], bos=params.get("bos", "auto"),
-                            batch_size=params.get("batch_size", 32), progress=_PROGRESS.get())
+                            batch_size=params.get("batch_size", 32), progress=_PROGRESS.get(),
+                            scorer=params.get("scorer", "causal"))
 
 
 def _clusters(subject, stimuli, params, cache):
