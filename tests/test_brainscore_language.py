@@ -136,6 +136,82 @@ def test_shuffled_sentences_score_near_zero(subject, planted):
     assert float(result["score"]) < 0.2
 
 
+# --------------------------------------------------------------------------- localized units
+@pytest.fixture(scope="module")
+def localized(subject):
+    """TopoLM's readout on the tiny GPT-2: Welch t of sentences vs non-words, the top quarter of units."""
+    from toposcope.analysis.localizer import localize
+    from toposcope.stimuli.language import synthetic_localizer
+
+    responses = toposcope.extract(subject, synthetic_localizer(n_per_condition=20, length=4), [LAYER],
+                                  cache=False, progress=False)
+    return localize(responses, top_k=0.25)
+
+
+def _recorded(model, texts):
+    model.start_neural_recording("language_system", "fMRI")
+    return model.digest_text(texts)["neural"]
+
+
+@needs_brainscore
+def test_localized_units_are_recorded_through_brainscores_language_mask(subject, localized):
+    from toposcope.brain import brainscore_language as bsl
+
+    mask = localized["selective"].values
+    assert mask.sum() == 32  # a quarter of the layer's 128 units
+    masked = bsl.artificial_subject(subject, {"language_system": LAYER}, units=localized)
+    whole = bsl.artificial_subject(subject, {"language_system": LAYER})
+    texts = ["the cat sat", "on the mat", "green ideas sleep"]
+    out, full = _recorded(masked, texts), _recorded(whole, texts)
+    # Brain-Score's own localizer path did the masking, with our mask ...
+    assert masked.use_localizer and np.array_equal(masked.language_mask, mask)
+    # ... and kept exactly the selected units, in order, with the values the whole layer gives them.
+    assert full.sizes["neuroid"] == 128 and out.sizes["neuroid"] == 32
+    assert list(out["neuron_number_in_layer"].values) == list(np.flatnonzero(mask))
+    np.testing.assert_allclose(out.values, full.values[:, mask], rtol=1e-6)
+    assert masked.identifier() != whole.identifier()  # Brain-Score caches activations per identifier
+
+
+@needs_brainscore
+def test_voxels_planted_on_the_localized_units_score_near_the_ceiling(subject, localized):
+    from toposcope.brain import brainscore_language as bsl
+
+    passages = _sentences()
+    mask = localized["selective"].values
+    model = bsl.artificial_subject(subject, {"language_system": LAYER})
+    model.start_neural_recording("language_system", "fMRI")
+    features = np.concatenate([model.digest_text(p)["neural"].values for p in passages])[:, mask]
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    rng = np.random.default_rng(3)
+    latent = features @ rng.normal(size=(features.shape[1], LATENT))
+    latent /= latent.std(0)
+    voxels = np.concatenate([latent @ rng.normal(size=(LATENT, VOXELS)) for _ in range(N_SUBJECTS)], axis=1)
+    voxels += 0.2 * voxels.std() * rng.normal(size=voxels.shape)
+    result = bsl.score(subject, _benchmark(_assembly(passages, voxels)), {"language_system": LAYER}, units=localized)
+    assert 0.9 < float(result["score"]) <= 1.0
+    assert result.attrs["units"] == f"localizer top_k 0.25 ({LAYER}: 32 of 128 units)"
+
+
+def test_unit_masks_from_a_localizer_result_or_per_layer(subject, localized):
+    from toposcope.brain.brainscore_language import unit_masks
+
+    regions = {"language_system": LAYER}
+    assert np.array_equal(unit_masks(subject, regions, localized)[LAYER], localized["selective"].values)
+    from_indices = unit_masks(subject, regions, {LAYER: np.array([0, 5, 127])})[LAYER]
+    assert from_indices.dtype == bool and list(np.flatnonzero(from_indices)) == [0, 5, 127]
+    with pytest.raises(ToposcopeError, match=r"units have no mask for layer 'h.0.mlp.c_fc' \(region "
+                                             r"'language_system'\); they cover h.1.mlp.c_fc"):
+        unit_masks(subject, {"language_system": [LAYER, "h.0.mlp.c_fc"]}, localized)
+    with pytest.raises(ToposcopeError, match=r"has 100 entries, but the layer has 128 units"):
+        unit_masks(subject, regions, {LAYER: np.ones(100, dtype=bool)})
+    with pytest.raises(ToposcopeError, match=r"selects no unit; localize with top_k=FRACTION or a larger alpha"):
+        unit_masks(subject, regions, {LAYER: np.zeros(128, dtype=bool)})
+    with pytest.raises(ToposcopeError, match=r"unit indices of layer 'h.1.mlp.c_fc' must lie in \[0, 128\)"):
+        unit_masks(subject, regions, {LAYER: np.array([3, 128])})
+    with pytest.raises(ToposcopeError, match=r"units must be a localizer result or a dict"):
+        unit_masks(subject, regions, [True, False])
+
+
 @needs_brainscore
 def test_subject_reads_in_context_in_eval_mode(subject):
     from brainscore_language.artificial_subject import ArtificialSubject
