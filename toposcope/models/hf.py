@@ -44,7 +44,7 @@ from typing import Any
 from toposcope._validation import ToposcopeError, check_option
 from toposcope.models.subject import Subject, file_sha256, from_module, module_sha256
 
-__all__ = ["MLP_INPUT_LAYERS", "load_hf", "missing_revision", "mlp_input_layers", "resolve_source",
+__all__ = ["MLP_INPUT_LAYERS", "hub_fetch", "load_hf", "missing_revision", "mlp_input_layers", "resolve_source",
            "weights_identity"]
 
 #: Module-name suffixes of the MLP input layer, in order of preference, with the
@@ -373,6 +373,30 @@ def resolve_source(rest: str) -> tuple[str, Path | None]:
     if folder is not None:
         return str(folder), folder
     return text, None
+
+
+def hub_fetch(rest: str, revision: str | None = None) -> str | None:
+    """What loading ``hf:REST`` would download from the Hugging Face hub, or None.
+
+    None for a folder, a ``.gguf`` file, an installed package holding a model,
+    and a hub model (at that revision) already in the local cache; else
+    ``"ID"`` or ``"ID@REVISION"``. Nothing is downloaded or loaded.
+    """
+    text, revision = _split_revision(rest, revision)
+    path = Path(text).expanduser()
+    if path.exists() or not _HUB_ID.match(text):
+        return None
+    if _package_folder(text, _holds_config) is not None or _package_folder(text, _holds_gguf) is not None:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(text, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - an unreadable cache counts as not cached
+        cached = None
+    if isinstance(cached, str):
+        return None
+    return f"{text}@{revision}" if revision else text
 
 
 def _model_folder(path: Path) -> Path:

@@ -218,6 +218,41 @@ def _competence(subject, stimuli, params, cache):
                             scorer=params.get("scorer", "causal"))
 
 
+def _check_brainscore(analysis: dict[str, Any], subject: Any) -> None:
+    from toposcope.brain import _brainscore as common
+
+    benchmark = analysis.get("benchmark")
+    if not isinstance(benchmark, str) or not benchmark:
+        raise ToposcopeError("a brainscore analysis needs benchmark = \"NAME\", e.g. "
+                             "\"Pereira2018.243sentences-linear-shuffle\"")
+    regions = analysis.get("region_layers")
+    if not isinstance(regions, dict) or not regions:
+        raise ToposcopeError("a brainscore analysis needs region_layers = {REGION = \"LAYER\"}, e.g. "
+                             "{language_system = \"layers.5.mlp.dense_h_to_4h\"}")
+    common.check_region_layers(subject, regions)
+    kind = common.benchmark_kind(benchmark)
+    try:
+        common.require(kind)
+    except ToposcopeError:
+        raise ToposcopeError(f"benchmark {benchmark!r} needs Brain-Score {kind}, which is not installed here; run "
+                             f"`toposcope brainscore --setup {kind}`, then run the recipe with that environment's "
+                             f"toposcope ($TOPOSCOPE_ENVS/brainscore-{kind}/bin/toposcope run ...)") from None
+    common.check_benchmark(kind, benchmark)
+
+
+def _brainscore(subject, stimuli, params, cache):
+    from toposcope.brain._brainscore import benchmark_kind
+
+    _check_brainscore(params, subject)
+    if benchmark_kind(params["benchmark"]) == "language":
+        from toposcope.brain.brainscore_language import score
+
+        return score(subject, params["benchmark"], params["region_layers"])
+    from toposcope.brain.brainscore_vision import score
+
+    return score(subject, params["benchmark"], params["region_layers"])
+
+
 def _clusters(subject, stimuli, params, cache):
     from toposcope.analysis.clusters import clusters_by_layer
 
@@ -241,11 +276,13 @@ ANALYSES: dict[str, Callable[..., Any]] = {
     "suites": _suites,
     "competence": _competence,
     "clusters": _clusters,
+    "brainscore": _brainscore,
 }
 
 #: kind -> check(analysis, subject) run by ``toposcope run`` before any task (bad input as one line).
 CHECKS: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "competence": _check_competence,
+    "brainscore": _check_brainscore,
 }
 
 
