@@ -23,8 +23,10 @@ The model is the bare transformer (``AutoModel``: no language-model head, so no
 logits over the vocabulary are computed), in float32 unless ``dtype`` says
 otherwise. Where scoring needs logits and the model's output layer is not
 tied to its input embeddings (Pythia, ...), ``Subject.lm_head()`` loads that
-layer on first use. Its topographic layers are, by default, the MLP input layer of every
-block (see :data:`MLP_INPUT_LAYERS`); each output feature is one unit on the
+layer on first use; ``Subject.lm_head.masked_lm()`` loads a masked LM with its
+head (BERT's ``cls``) for pseudo-log-likelihood scoring. Its topographic layers
+are, by default, the MLP input layer of every block (see
+:data:`MLP_INPUT_LAYERS`); each output feature is one unit on the
 TopoLoss grid (:func:`toposcope.sheet.grid_sheet`). The hook sees the layer's
 output, i.e. the pre-activation of the MLP's hidden units, shape
 ``(batch, tokens, n_units)``.
