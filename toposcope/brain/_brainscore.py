@@ -31,6 +31,16 @@ PACKAGES = {
     "language": ("brainscore_language", "brainscore-language"),
 }
 
+#: Benchmark identifiers that belong to brainscore-language (its 2.3.0 plugins); all others are vision.
+LANGUAGE_PREFIXES = ("Pereira2018", "Blank2014", "Fedorenko2016", "Futrell2018", "Tuckute2024",
+                     "Wikitext", "syntaxgym")
+
+
+def benchmark_kind(benchmark: str) -> str:
+    """``"language"`` for brainscore-language benchmark identifiers, else ``"vision"``."""
+    return "language" if str(benchmark).startswith(LANGUAGE_PREFIXES) else "vision"
+
+
 #: Environment for every scoring run: never pip-install plugin requirements
 #: behind the user's back, and never probe the cloud metadata service for
 #: credentials (Brain-Score's public data downloads unsigned).

@@ -17,20 +17,17 @@ import sys
 from pathlib import Path
 
 from toposcope._validation import ToposcopeError
+from toposcope.brain._brainscore import benchmark_kind
 
 KINDS = ("vision", "language")
 
 #: Set in a handed-over run, so it never hands over again.
 WORKER_FLAG = "TOPOSCOPE_BRAINSCORE_WORKER"
 
-#: Benchmark identifiers that belong to brainscore-language (its 2.3.0 plugins); all others are vision.
-LANGUAGE_PREFIXES = ("Pereira2018", "Blank2014", "Fedorenko2016", "Futrell2018", "Tuckute2024",
-                     "Wikitext", "syntaxgym")
-
 
 def kind_of(benchmark: str) -> str:
     """``"language"`` for brainscore-language benchmark identifiers, else ``"vision"``."""
-    return "language" if str(benchmark).startswith(LANGUAGE_PREFIXES) else "vision"
+    return benchmark_kind(benchmark)
 
 
 def envs_root() -> Path:

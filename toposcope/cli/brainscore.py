@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region-layer", action="append", default=[], metavar="REGION=LAYER",
                         help="commit a layer to a region, repeatable: IT=layer4.1.conv2 (vision), "
                              "language_system=transformer.h.5.mlp.c_fc (language)")
+    parser.add_argument("--units", metavar="LOCALIZER.nc",
+                        help="language: score only the localized units, the selective mask of a `toposcope "
+                             "localizer -o LOCALIZER.nc` result (FDR, or --top-k there)")
     parser.add_argument("--offline", action="store_true",
                         help="never download: name the files to place under BRAINIO_HOME instead")
     parser.add_argument("--visual-degrees", type=float, default=8.0,
@@ -49,6 +52,8 @@ def _argv(args: argparse.Namespace) -> list[str]:
         argv += ["--benchmark", args.benchmark]
     for item in args.region_layer:
         argv += ["--region-layer", item]
+    if args.units:
+        argv += ["--units", args.units]
     if args.offline:
         argv.append("--offline")
     argv += ["--visual-degrees", str(args.visual_degrees)]
@@ -95,6 +100,7 @@ def _score(args: argparse.Namespace, kind: str) -> int:
     if not region_layers:
         example = "IT=layer4.1.conv2" if kind == "vision" else "language_system=LAYER"
         raise ToposcopeError(f"no layer committed to a region; pass --region-layer (e.g. {example})")
+    units = _read_units(args.units, kind) if args.units else None
     subject = load_subject(args)
     if kind == "vision":
         from toposcope.brain.brainscore_vision import score
@@ -104,10 +110,12 @@ def _score(args: argparse.Namespace, kind: str) -> int:
     else:
         from toposcope.brain.brainscore_language import score
 
-        result = score(subject, args.benchmark, region_layers, offline=args.offline)
+        result = score(subject, args.benchmark, region_layers, offline=args.offline, units=units)
     values = {name: float(result[name]) for name in ("score", "raw", "ceiling")}
     print(f"{args.benchmark}: score {values['score']:.4f} (raw {values['raw']:.4f}, "
           f"ceiling {values['ceiling']:.4f}) for {subject.name} [{result.attrs['region_layers']}]")
+    if units is not None:
+        print(f"units: {result.attrs['units']}")
     if args.output:
         import warnings
 
@@ -118,3 +126,23 @@ def _score(args: argparse.Namespace, kind: str) -> int:
             warnings.filterwarnings("ignore", message="SelectableGroups", category=DeprecationWarning)
             print(f"-> {write_netcdf(result, args.output)}")
     return 0
+
+
+def _read_units(path: str, kind: str):
+    """The localizer result behind ``--units``, read whole (it is small) and closed."""
+    from pathlib import Path
+
+    import xarray as xr
+
+    from toposcope._validation import ToposcopeError
+
+    if kind != "language":
+        raise ToposcopeError("--units restricts language benchmarks to localized units; drop it for vision")
+    if not Path(path).is_file():
+        raise ToposcopeError(f"--units file {path!r} does not exist; write one with `toposcope localizer SPEC "
+                             "--stimuli ... -o LOCALIZER.nc`")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as data:
+            return data.load()
+    except (OSError, ValueError) as error:
+        raise ToposcopeError(f"--units file {path!r} is not a netCDF localizer result ({error})") from None

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bos", choices=("auto", "prefix", "none"), default="auto",
                         help="what precedes each sentence: auto (the tokenizer's own start, else its BOS/EOS "
                              "token, as lm-evaluation-harness), prefix (always BOS/EOS), none (first token unscored)")
+    parser.add_argument("--scorer", choices=("causal", "pll"), default="causal",
+                        help="causal: sentence log-probability of a causal LM; pll: pseudo-log-likelihood of a "
+                             "masked LM such as BERT (Salazar et al. 2020; not comparable with causal scores)")
     parser.add_argument("-o", "--output", metavar="OUT.nc", help="also write the per-item result as netCDF")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
@@ -35,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     pairs = load_pairs(args.pairs)  # bad pairs fail before the model loads
     subject = load_subject(args)
     result = score_competence(subject, pairs, bos=args.bos, batch_size=args.batch_size, device=args.device,
-                              progress=not args.quiet)
+                              progress=not args.quiet, scorer=args.scorer)
     print(f"{subject.name}: {int(result['n_pairs'].sum())} items, {result.sizes['phenomenon']} phenomena "
-          f"({result.attrs['pairs']}); start: {result.attrs['bos']}")
+          f"({result.attrs['pairs']}); start: {result.attrs['bos']}; scored by {result.attrs['scorer']}")
     print_table(["phenomenon", "items", "accuracy"],
                 [[str(name), int(count), float(acc)] for name, count, acc in
                  zip(result["phenomenon"].values, result["n_pairs"].values, result["accuracy"].values)])

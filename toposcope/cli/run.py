@@ -57,11 +57,13 @@ def _dry_run(recipe, output) -> int:
     from pathlib import Path
 
     from toposcope.recipes import expand, validate
-    from toposcope.recipes.runner import check_output
+    from toposcope.recipes.runner import check_output, fetch_plan
     from toposcope.recipes.tasks import is_done
 
     output = Path(output)
     check_output(output, recipe, force=False)
+    for line in fetch_plan(recipe):  # before loading: offline, loading stops at the first of them
+        print(f"would fetch  {line}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:  # stimuli made in code go here: a dry run writes nothing
         validate(recipe, Path(scratch))  # loads every model and stimulus set once
     tasks = expand(recipe)

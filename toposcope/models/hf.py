@@ -23,8 +23,10 @@ The model is the bare transformer (``AutoModel``: no language-model head, so no
 logits over the vocabulary are computed), in float32 unless ``dtype`` says
 otherwise. Where scoring needs logits and the model's output layer is not
 tied to its input embeddings (Pythia, ...), ``Subject.lm_head()`` loads that
-layer on first use. Its topographic layers are, by default, the MLP input layer of every
-block (see :data:`MLP_INPUT_LAYERS`); each output feature is one unit on the
+layer on first use; ``Subject.lm_head.masked_lm()`` loads a masked LM with its
+head (BERT's ``cls``) for pseudo-log-likelihood scoring. Its topographic layers
+are, by default, the MLP input layer of every block (see
+:data:`MLP_INPUT_LAYERS`); each output feature is one unit on the
 TopoLoss grid (:func:`toposcope.sheet.grid_sheet`). The hook sees the layer's
 output, i.e. the pre-activation of the MLP's hidden units, shape
 ``(batch, tokens, n_units)``.
@@ -36,7 +38,7 @@ import hashlib
 import importlib.util
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,7 @@ from typing import Any
 from toposcope._validation import ToposcopeError, check_option
 from toposcope.models.subject import Subject, file_sha256, from_module, module_sha256
 
-__all__ = ["MLP_INPUT_LAYERS", "load_hf", "missing_revision", "mlp_input_layers", "resolve_source",
+__all__ = ["MLP_INPUT_LAYERS", "hub_fetch", "load_hf", "missing_revision", "mlp_input_layers", "resolve_source",
            "weights_identity"]
 
 #: Module-name suffixes of the MLP input layer, in order of preference, with the
@@ -198,7 +200,7 @@ def _resolve_gguf(rest: str, gguf_file: str | None) -> tuple[str, Path | None, s
     path = Path(rest).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return str(path.parent), path.parent, path.name
-    folder = path if path.is_dir() else (_package_root(rest) if _HUB_ID.match(rest) else None)
+    folder = path if path.is_dir() else (_package_folder(rest, _holds_gguf) if _HUB_ID.match(rest) else None)
     if folder is not None and (gguf_file is not None or not (folder / "config.json").is_file()):
         found = sorted(p.name for p in folder.glob("*.gguf"))
         if gguf_file is not None:
@@ -214,26 +216,6 @@ def _resolve_gguf(rest: str, gguf_file: str | None) -> tuple[str, Path | None, s
         raise ToposcopeError(f"gguf_file={gguf_file!r} needs a folder holding it; hf:{rest} is not one")
     source, folder = resolve_source(rest)
     return source, folder, None
-
-
-def _package_root(name: str) -> Path | None:
-    """The folder of installed package ``name`` (or of its only sub-folder holding a .gguf file)."""
-    if "/" in name or "." in name:
-        return None
-    try:
-        spec = importlib.util.find_spec(name.replace("-", "_"))
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        root = Path(location)
-        if any(root.glob("*.gguf")):
-            return root
-        inner = sorted({p.parent for p in root.glob("*/*.gguf")})
-        if len(inner) == 1:
-            return inner[0]
-    return None
 
 
 def _gguf_tokenizer(folder: str, gguf_file: str, spec: str) -> Any:
@@ -299,11 +281,49 @@ class _HeadLoader:
         self.source, self.folder, self.revision = source, folder, revision
         self.dtype, self.gguf_file, self.spec = dtype, gguf_file, spec
         self._head: Any = None
+        self._masked: Any = None
 
     def __call__(self) -> Any:
         if self._head is None:
             self._head = self._load()
         return self._head
+
+    def masked_lm(self) -> Any:
+        """The checkpoint as a masked language model with its trained head, loaded once.
+
+        For pseudo-log-likelihood scoring of BERT-like models: the whole
+        ``AutoModelForMaskedLM`` (its base model is the same weights as the
+        Subject's bare model). A checkpoint without a trained masked-LM head
+        (a causal LM, a sentence-transformers encoder) is a one-line error.
+        """
+        if self._masked is None:
+            self._masked = self._load_masked()
+        return self._masked
+
+    def _load_masked(self) -> Any:
+        from transformers import AutoModelForMaskedLM
+
+        from toposcope.models.hub import hub_reachable
+
+        kwargs: dict[str, Any] = {"local_files_only": self.folder is not None or not hub_reachable(),
+                                  "dtype": self.dtype, "output_loading_info": True}
+        if self.folder is None and self.revision is not None:
+            kwargs["revision"] = self.revision
+        if self.gguf_file is not None:
+            raise ToposcopeError(f"{self.spec!r} is a GGUF causal LM; score it with scorer='causal', not "
+                                 "pseudo-log-likelihood")
+        try:
+            with _quiet_progress():
+                masked, info = AutoModelForMaskedLM.from_pretrained(self.source, **kwargs)
+        except (OSError, ValueError, KeyError) as error:
+            raise ToposcopeError(f"{self.spec!r} is not a masked language model ({_first_line(error)}); "
+                                 "score it with scorer='causal'") from error
+        prefix = f"{masked.base_model_prefix}."
+        untrained = [key for key in info.get("missing_keys", []) if not key.startswith(prefix)]
+        if untrained:
+            raise ToposcopeError(f"the checkpoint of {self.spec!r} holds no trained masked-LM head (missing "
+                                 f"{untrained[0]}, ...); pseudo-log-likelihood needs a masked LM saved with its head")
+        return masked.eval()
 
     def _load(self) -> Any:
         from transformers import AutoModelForCausalLM
@@ -351,10 +371,34 @@ def resolve_source(rest: str) -> tuple[str, Path | None]:
             f"model folder {text!r} does not exist; "
             "give a folder written by save_pretrained or a hub id"
         )
-    folder = _package_folder(text)
+    folder = _package_folder(text, _holds_config)
     if folder is not None:
         return str(folder), folder
     return text, None
+
+
+def hub_fetch(rest: str, revision: str | None = None) -> str | None:
+    """What loading ``hf:REST`` would download from the Hugging Face hub, or None.
+
+    None for a folder, a ``.gguf`` file, an installed package holding a model,
+    and a hub model (at that revision) already in the local cache; else
+    ``"ID"`` or ``"ID@REVISION"``. Nothing is downloaded or loaded.
+    """
+    text, revision = _split_revision(rest, revision)
+    path = Path(text).expanduser()
+    if path.exists() or not _HUB_ID.match(text):
+        return None
+    if _package_folder(text, _holds_config) is not None or _package_folder(text, _holds_gguf) is not None:
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(text, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - an unreadable cache counts as not cached
+        cached = None
+    if isinstance(cached, str):
+        return None
+    return f"{text}@{revision}" if revision else text
 
 
 def _model_folder(path: Path) -> Path:
@@ -378,8 +422,13 @@ def _model_folder(path: Path) -> Path:
     )
 
 
-def _package_folder(name: str) -> Path | None:
-    """The model folder shipped inside installed package ``name``, if there is one."""
+def _package_folder(name: str, holds: Callable[[Path], bool]) -> Path | None:
+    """The folder of installed package ``name`` that ``holds`` accepts, if there is one.
+
+    The package's own folder is tried first, then its direct sub-folders; a
+    sub-folder is returned only when it is the single one accepted (two would
+    make the choice a guess).
+    """
     if "/" in name or "." in name:  # dotted names would import parent packages
         return None
     try:
@@ -390,12 +439,22 @@ def _package_folder(name: str) -> Path | None:
         return None
     for location in spec.submodule_search_locations:
         root = Path(location)
-        if (root / "config.json").is_file():
+        if holds(root):
             return root
-        inner = sorted(p.parent for p in root.glob("*/config.json"))
+        inner = sorted(p for p in root.iterdir() if p.is_dir() and holds(p))
         if len(inner) == 1:
             return inner[0]
     return None
+
+
+def _holds_config(folder: Path) -> bool:
+    """A ``save_pretrained`` folder: it has a ``config.json``."""
+    return (folder / "config.json").is_file()
+
+
+def _holds_gguf(folder: Path) -> bool:
+    """A folder with at least one ``.gguf`` file."""
+    return any(folder.glob("*.gguf"))
 
 
 def _snapshot_dir(source: str, revision: str | None) -> Path | None:

@@ -88,6 +88,29 @@ def validate(recipe: Recipe, output_dir: Path) -> None:
                                      f"but the model is a {subject.modality} model; give {wanted} stimuli")
 
 
+def fetch_plan(recipe: Recipe) -> list[str]:
+    """What running the recipe would download, one line each; nothing is fetched or loaded.
+
+    ``hf:`` models (each revision of a trajectory) that are not in the local
+    Hugging Face cache, and the Brain-Score data of each ``brainscore``
+    analysis (BrainIO files, fetched on first use unless already under
+    ``BRAINIO_HOME``).
+    """
+    from toposcope.models.hf import hub_fetch
+
+    lines = []
+    for model in recipe.models:
+        if model["spec"].startswith("hf:"):
+            what = hub_fetch(model["spec"][3:], model["options"].get("revision"))
+            if what:
+                lines.append(f"hub model {what} (model {model['name']!r}) into the Hugging Face cache")
+    for analysis in recipe.analyses:
+        if analysis["kind"] == "brainscore":
+            lines.append(f"Brain-Score data of benchmark {analysis.get('benchmark')!r} under BRAINIO_HOME, "
+                         "unless already there")
+    return lines
+
+
 def _write_marker(output_dir: Path, recipe: Recipe) -> None:
     from toposcope.io import atomic_path
 

@@ -69,11 +69,12 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "tgi": ("max_dist", "method", "n_samples", "seed"),
     "components": ("n_components", "solver", "seed"),
     "suites": ("suites", "n_items", "test", "seed"),
-    "competence": ("pairs", "bos"),
+    "competence": ("pairs", "bos", "scorer"),
     "clusters": ("contrast", "threshold", "min_size", "connectivity", "fwhm", "condition"),
+    "brainscore": ("benchmark", "region_layers"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).
-NO_STIMULI = ("topoloss", "windows", "encoding", "suites", "competence")
+NO_STIMULI = ("topoloss", "windows", "encoding", "suites", "competence", "brainscore")
 #: Stimulus specs made in code from the shipped digit data.
 DEMO_SETS = ("demo:digits", "demo:digits-held-out")
 

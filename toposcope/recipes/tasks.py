@@ -195,7 +195,7 @@ def _suites(subject, stimuli, params, cache):
 
 def _check_competence(analysis: dict[str, Any], subject: Any) -> None:
     from toposcope.stimuli.minimal_pairs import load_pairs
-    from toposcope.workflows.competence import BOS_MODES
+    from toposcope.workflows.competence import BOS_MODES, SCORERS
 
     if "pairs" not in analysis:
         raise ToposcopeError("a competence analysis needs pairs = \"DIR\" (BLiMP data/, a CSV, SyntaxGym suites, "
@@ -203,6 +203,8 @@ def _check_competence(analysis: dict[str, Any], subject: Any) -> None:
     load_pairs(analysis["pairs"])
     if analysis.get("bos", "auto") not in BOS_MODES:
         raise ToposcopeError(f"bos must be one of {', '.join(BOS_MODES)}, got {analysis['bos']!r}")
+    if analysis.get("scorer", "causal") not in SCORERS:
+        raise ToposcopeError(f"scorer must be one of {', '.join(SCORERS)}, got {analysis['scorer']!r}")
     if subject.modality != "language":
         raise ToposcopeError("minimal pairs need a language model")
 
@@ -212,7 +214,43 @@ def _competence(subject, stimuli, params, cache):
 
     _check_competence(params, subject)
     return score_competence(subject, params["pairs"], bos=params.get("bos", "auto"),
-                            batch_size=params.get("batch_size", 32), progress=_PROGRESS.get())
+                            batch_size=params.get("batch_size", 32), progress=_PROGRESS.get(),
+                            scorer=params.get("scorer", "causal"))
+
+
+def _check_brainscore(analysis: dict[str, Any], subject: Any) -> None:
+    from toposcope.brain import _brainscore as common
+
+    benchmark = analysis.get("benchmark")
+    if not isinstance(benchmark, str) or not benchmark:
+        raise ToposcopeError("a brainscore analysis needs benchmark = \"NAME\", e.g. "
+                             "\"Pereira2018.243sentences-linear-shuffle\"")
+    regions = analysis.get("region_layers")
+    if not isinstance(regions, dict) or not regions:
+        raise ToposcopeError("a brainscore analysis needs region_layers = {REGION = \"LAYER\"}, e.g. "
+                             "{language_system = \"layers.5.mlp.dense_h_to_4h\"}")
+    common.check_region_layers(subject, regions)
+    kind = common.benchmark_kind(benchmark)
+    try:
+        common.require(kind)
+    except ToposcopeError:
+        raise ToposcopeError(f"benchmark {benchmark!r} needs Brain-Score {kind}, which is not installed here; run "
+                             f"`toposcope brainscore --setup {kind}`, then run the recipe with that environment's "
+                             f"toposcope ($TOPOSCOPE_ENVS/brainscore-{kind}/bin/toposcope run ...)") from None
+    common.check_benchmark(kind, benchmark)
+
+
+def _brainscore(subject, stimuli, params, cache):
+    from toposcope.brain._brainscore import benchmark_kind
+
+    _check_brainscore(params, subject)
+    if benchmark_kind(params["benchmark"]) == "language":
+        from toposcope.brain.brainscore_language import score
+
+        return score(subject, params["benchmark"], params["region_layers"])
+    from toposcope.brain.brainscore_vision import score
+
+    return score(subject, params["benchmark"], params["region_layers"])
 
 
 def _clusters(subject, stimuli, params, cache):
@@ -238,11 +276,13 @@ ANALYSES: dict[str, Callable[..., Any]] = {
     "suites": _suites,
     "competence": _competence,
     "clusters": _clusters,
+    "brainscore": _brainscore,
 }
 
 #: kind -> check(analysis, subject) run by ``toposcope run`` before any task (bad input as one line).
 CHECKS: dict[str, Callable[[dict[str, Any], Any], None]] = {
     "competence": _check_competence,
+    "brainscore": _check_brainscore,
 }
 
 

@@ -21,9 +21,16 @@ functions of :mod:`toposcope.analysis.competence`:
   prefix), a region's surprisal is the sum of ``-log2 p`` over its tokens, and
   the sentence's first token, having no context, counts 0.
 
-Only causal (left-to-right) models fit: a model whose earlier outputs change
-when a later token does (a masked LM such as BERT or MiniLM) is refused before
-scoring.
+Log-probabilities need a causal (left-to-right) model: a model whose earlier
+outputs change when a later token does (a masked LM such as BERT) is refused
+before scoring, with a pointer to the other scorer. Masked LMs are scored for
+minimal pairs by **pseudo-log-likelihood** (``scorer="pll"``, Salazar et al.
+2020, "Masked language model scoring"): each token of the sentence (the
+tokenizer's ``[CLS]``/``[SEP]`` around it, never scored) is masked in turn and
+``PLL = sum_t log p(w_t | sentence with w_t masked)``. A PLL is not a
+probability of the sentence and is not comparable with a causal model's
+log-probability; the result says which it holds (``scorer`` attr and the
+variables' ``long_name``).
 """
 
 from __future__ import annotations
@@ -37,11 +44,18 @@ import numpy as np
 
 from toposcope._validation import ToposcopeError, check_option, check_positive_int
 
-__all__ = ["BOS_MODES", "encode_sentences", "lm_logits", "score_competence", "score_pairs", "score_syntaxgym",
-           "sentence_logprobs", "token_logprobs"]
+__all__ = ["BOS_MODES", "SCORERS", "encode_sentences", "lm_logits", "masked_lm", "score_competence", "score_pairs",
+           "score_syntaxgym", "sentence_logprobs", "sentence_pseudo_logprobs", "token_logprobs"]
 
 #: Where a scored sentence starts; see the module docstring.
 BOS_MODES = ("auto", "prefix", "none")
+#: How a sentence is scored: causal log-probability, or a masked LM's pseudo-log-likelihood.
+SCORERS = ("causal", "pll")
+#: What each scorer's numbers are, as recorded on results.
+SCORER_LABELS = {
+    "causal": "causal sentence log-probability",
+    "pll": "pseudo-log-likelihood of a masked LM (Salazar et al. 2020); not comparable with causal log-probabilities",
+}
 
 _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,!?;:])")
 
@@ -90,8 +104,8 @@ def _check_causal(model: Any, logits: Callable, sequence: list[int], name: str, 
     change = float((earlier[0] - earlier[1]).abs().max())
     if change > 1e-4 * max(1.0, float(earlier.abs().max())):
         raise ToposcopeError(f"{name!r} reads later tokens (a masked / bidirectional language model), so it has no "
-                             "left-to-right sentence probability; minimal pairs need a causal LM (masked LMs are "
-                             "scored by pseudo-log-likelihood, which toposcope does not compute)")
+                             "left-to-right sentence probability; log-probabilities need a causal LM: score a masked "
+                             "LM by pseudo-log-likelihood with scorer='pll' (--scorer pll)")
 
 
 def _vocabulary(model: Any, sequence: list[int]) -> int:
@@ -250,10 +264,123 @@ def sentence_logprobs(subject: Any, texts: Sequence[str], *, bos: str = "auto", 
     return logprob, counts, start
 
 
+# --------------------------------------------------------------------------- masked LMs
+def masked_lm(subject: Any) -> Any:
+    """The masked-LM model whose logits give a Subject's pseudo-log-likelihoods.
+
+    The checkpoint's ``AutoModelForMaskedLM`` (read by the ``hf:`` adapter's
+    head loader), with its base model replaced by the Subject's own model, so
+    what was done to the Subject (lesions, hooks) is what gets scored.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``masked(input_ids=..., attention_mask=...).logits``, shape
+        ``(batch, tokens, vocabulary)``.
+    """
+    loader = getattr(getattr(subject, "lm_head", None), "masked_lm", None)
+    if loader is None:
+        raise ToposcopeError(f"{subject.name!r} has no masked-LM head to score with; pseudo-log-likelihood needs a "
+                             "masked LM loaded with the hf: adapter (e.g. hf:bert-base-uncased)")
+    masked = loader()
+    prefix = masked.base_model_prefix
+    if getattr(masked, prefix, None) is not subject.model:
+        if type(getattr(masked, prefix, None)).__name__ != type(subject.model).__name__:
+            raise ToposcopeError(f"the masked-LM head of {subject.name!r} sits on a {type(getattr(masked, prefix)).__name__}"
+                                 f", not on the Subject's {type(subject.model).__name__}; load the model with hf:")
+        setattr(masked, prefix, subject.model)
+    return masked
+
+
+def sentence_pseudo_logprobs(subject: Any, texts: Sequence[str], *, batch_size: int = 32, device: str = "cpu",
+                             progress: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+    """Pseudo-log-likelihood of each sentence under a masked LM (Salazar et al. 2020).
+
+    Every token of the sentence is masked in turn (one copy of the sentence per
+    token, ``batch_size`` copies per forward pass) and ``log p`` of the true
+    token at the masked position is summed. The tokenizer's special tokens
+    (``[CLS]``, ``[SEP]``) frame the sentence and are never masked or scored.
+
+    Returns
+    -------
+    pll : ndarray, float64, shape (n_texts,)
+        Natural log. Not a sentence probability; not comparable with
+        :func:`sentence_logprobs`.
+    n_tokens : ndarray, int64, shape (n_texts,)
+        Tokens scored (masked) per sentence.
+    start : str
+        What framed each sentence.
+    """
+    import torch
+
+    check_positive_int("batch_size", batch_size)
+    tokenizer = subject.tokenizer
+    if tokenizer is None:
+        raise ToposcopeError(f"{subject.name!r} has no tokenizer; minimal pairs need a language model")
+    mask_id = getattr(tokenizer, "mask_token_id", None)
+    if mask_id is None:
+        raise ToposcopeError(f"the tokenizer of {subject.name!r} has no mask token, so it is not a masked LM; "
+                             "score it with scorer='causal'")
+    unique = list(dict.fromkeys(map(str, texts)))
+    encoded = tokenizer(unique, return_special_tokens_mask=True)
+    sequences = [list(map(int, ids)) for ids in encoded["input_ids"]]
+    special = encoded["special_tokens_mask"]
+    limit = _max_length(subject)
+    # (sentence, position) of every token to mask; longest sentences first to waste little padding.
+    copies = []
+    for i, (ids, flags) in enumerate(zip(sequences, special)):
+        if limit is not None and len(ids) > limit:
+            raise ToposcopeError(f"sentence {i} has {len(ids)} tokens, more than the model's {limit}; shorten it")
+        positions = [t for t, flag in enumerate(flags) if not flag]
+        if not positions:
+            raise ToposcopeError(f"sentence {i} ({unique[i]!r}) has no token to score")
+        copies += [(i, t) for t in positions]
+    copies.sort(key=lambda c: -len(sequences[c[0]]))
+    model = masked_lm(subject)
+    pad = getattr(tokenizer, "pad_token_id", None) or 0
+    totals = np.zeros(len(unique))
+    counts = np.zeros(len(unique), dtype=np.int64)
+    batches = [copies[i:i + batch_size] for i in range(0, len(copies), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="masked tokens", unit="batch")
+    was_training = model.training
+    original = next((p.device for p in model.parameters()), None)
+    try:
+        model.eval().to(device)
+        with torch.no_grad():
+            for batch in batches:
+                width = len(sequences[batch[0][0]])
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                attention = torch.zeros_like(ids)
+                for row, (index, position) in enumerate(batch):
+                    seq = sequences[index]
+                    ids[row, :len(seq)] = torch.tensor(seq)
+                    attention[row, :len(seq)] = 1
+                    ids[row, position] = mask_id
+                rows = torch.arange(len(batch))
+                where = torch.tensor([position for _, position in batch])
+                truth = torch.tensor([sequences[index][position] for index, position in batch])
+                logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
+                logp = torch.log_softmax(logits[rows, where].float(), dim=-1)[rows, truth].double().cpu().numpy()
+                for (index, _), value in zip(batch, logp):
+                    totals[index] += value
+                    counts[index] += 1
+    finally:
+        if original is not None:
+            model.to(original)
+        model.train(was_training)
+    by_text = {text: (totals[i], counts[i]) for i, text in enumerate(unique)}
+    pll = np.asarray([by_text[str(t)][0] for t in texts], dtype=np.float64)
+    n_tokens = np.asarray([by_text[str(t)][1] for t in texts], dtype=np.int64)
+    return pll, n_tokens, "the tokenizer's own special tokens around the sentence, never masked"
+
+
 # --------------------------------------------------------------------------- runners
 def score_pairs(subject: Any, pairs: Any, *, bos: str = "auto", batch_size: int = 32, device: str = "cpu",
-                progress: bool = False) -> Any:
-    """Accuracy of a causal language model on minimal pairs.
+                progress: bool = False, scorer: str = "causal") -> Any:
+    """Accuracy of a language model on minimal pairs.
 
     Parameters
     ----------
@@ -265,13 +392,19 @@ def score_pairs(subject: Any, pairs: Any, *, bos: str = "auto", batch_size: int 
         Where each sentence starts (module docstring).
     batch_size, device, progress
         As in :func:`token_logprobs`.
+    scorer : {"causal", "pll"}
+        ``"causal"``: sentence log-probability of a causal LM; ``"pll"``: a
+        masked LM's pseudo-log-likelihood (:func:`sentence_pseudo_logprobs`;
+        ``bos`` does not apply).
 
     Returns
     -------
     xr.Dataset
         :func:`toposcope.analysis.competence.pair_accuracy` plus ``n_tokens_good``
         / ``n_tokens_bad`` over ``item``; attrs the model's provenance, ``bos``,
-        ``pairs`` (name) and ``pairs_sha256``.
+        ``pairs`` (name), ``pairs_sha256`` and ``scorer`` (what the numbers are;
+        ``logprob_good`` / ``logprob_bad`` hold PLLs for ``"pll"``, as their
+        ``long_name`` says).
     """
     from toposcope.analysis.competence import pair_accuracy
     from toposcope.io import provenance
@@ -281,15 +414,29 @@ def score_pairs(subject: Any, pairs: Any, *, bos: str = "auto", batch_size: int 
     pairs = load_pairs(pairs)
     if not isinstance(pairs, MinimalPairs):
         raise ToposcopeError("these are SyntaxGym suites, not minimal pairs; use score_syntaxgym or score_competence")
+    check_option("scorer", scorer, SCORERS)
     texts = [*pairs.good, *pairs.bad]
-    logprob, counts, start = sentence_logprobs(subject, texts, bos=bos, batch_size=batch_size, device=device,
-                                               progress=progress)
+    if scorer == "pll":
+        check_option("bos", bos, BOS_MODES)
+        if bos != "auto":
+            raise ToposcopeError("bos does not apply to pseudo-log-likelihood (the tokenizer's own [CLS]/[SEP] frame "
+                                 "each sentence); leave it at 'auto'")
+        logprob, counts, start = sentence_pseudo_logprobs(subject, texts, batch_size=batch_size, device=device,
+                                                          progress=progress)
+    else:
+        logprob, counts, start = sentence_logprobs(subject, texts, bos=bos, batch_size=batch_size, device=device,
+                                                   progress=progress)
     n = len(pairs)
     data = pair_accuracy(logprob[:n], logprob[n:], pairs.labels)
     data["n_tokens_good"] = ("item", counts[:n])
     data["n_tokens_bad"] = ("item", counts[n:])
+    what = "pseudo-log-likelihood (nats)" if scorer == "pll" else "log-probability (nats)"
+    for name in ("logprob_good", "logprob_bad"):
+        data[name].attrs["long_name"] = f"sentence {what}"
+    if scorer == "pll":
+        data.attrs["measure"] = "minimal pairs: correct when PLL(good) > PLL(bad) (ties are wrong)"
     data.attrs.update(provenance(**subject.provenance(), **data.attrs, bos=start, pairs=pairs.name,
-                                 pairs_sha256=pairs.content_hash(), scorer="causal sentence log-probability"))
+                                 pairs_sha256=pairs.content_hash(), scorer=SCORER_LABELS[scorer]))
     return data
 
 
@@ -384,13 +531,18 @@ def score_syntaxgym(subject: Any, suites: Any, *, batch_size: int = 32, device: 
 
 
 def score_competence(subject: Any, pairs: Any, *, bos: str = "auto", batch_size: int = 32, device: str = "cpu",
-                     progress: bool = False) -> Any:
+                     progress: bool = False, scorer: str = "causal") -> Any:
     """Minimal pairs or SyntaxGym suites, whichever ``pairs`` holds (:func:`score_pairs`, :func:`score_syntaxgym`)."""
     from toposcope.stimuli.minimal_pairs import MinimalPairs, load_pairs
 
+    check_option("scorer", scorer, SCORERS)
     loaded = load_pairs(pairs)
     if isinstance(loaded, MinimalPairs):
-        return score_pairs(subject, loaded, bos=bos, batch_size=batch_size, device=device, progress=progress)
+        return score_pairs(subject, loaded, bos=bos, batch_size=batch_size, device=device, progress=progress,
+                           scorer=scorer)
+    if scorer != "causal":
+        raise ToposcopeError("SyntaxGym suites are scored by causal region surprisal, as Brain-Score scores them; "
+                             "pseudo-log-likelihood applies to minimal pairs only (use scorer='causal')")
     if bos != "auto":
         check_option("bos", bos, BOS_MODES)
         raise ToposcopeError("SyntaxGym suites are scored as Brain-Score scores them (the tokenizer's own start); "
