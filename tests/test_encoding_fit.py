@@ -19,6 +19,7 @@ TR = 2.0
 @pytest.fixture(autouse=True)
 def _one_blas_thread():
     # Two cores shared with other jobs: one BLAS thread is many times faster than two here.
+    import scipy.linalg  # noqa: F401 - scipy's own BLAS must be loaded to be limited
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):

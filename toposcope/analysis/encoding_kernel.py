@@ -50,14 +50,14 @@ def _fold_residuals(q: np.ndarray, lam: np.ndarray, folds: Sequence[tuple[np.nda
                     alpha: float) -> np.ndarray:
     """M (n x n, float64): ``M @ (Q^T y)`` stacks every fold's validation residual, each scaled so that
     its squared norm is the mean over folds of the per-fold mean squared error at ``alpha``."""
-    from scipy.linalg import solve
+    from scipy.linalg import cho_factor, cho_solve
 
     d = 1.0 / (lam + alpha)
     m = np.empty_like(q)
     for _, val in folds:
         qd = q[val] * d  # Q_g diag(d), shape (n_g, n)
-        g_gg = qd @ q[val].T  # the fold's diagonal block of (K + alpha I)^-1
-        m[val] = solve(g_gg, qd, assume_a="pos", check_finite=False) / np.sqrt(len(folds) * len(val))
+        g_gg = qd @ q[val].T  # the fold's diagonal block of (K + alpha I)^-1, positive definite
+        m[val] = cho_solve(cho_factor(g_gg, check_finite=False), qd, check_finite=False) / np.sqrt(len(folds) * len(val))
     return m
 
 

@@ -82,6 +82,8 @@ class StoryScan:
     tr_times : ndarray, float64, shape (n_trs,)
         Time of each row relative to the audio's start (middle of the TR).
     confounds : ndarray, float64, shape (n_trs, n_confounds), optional
+    repeats : ndarray, float32, shape (n_repeats, n_trs, n_voxels), optional
+        Every presentation of a story heard more than once; ``responses`` is their mean.
     """
 
     name: str
@@ -89,6 +91,7 @@ class StoryScan:
     responses: np.ndarray
     tr_times: np.ndarray
     confounds: np.ndarray | None = None
+    repeats: np.ndarray | None = None
 
     @property
     def n_trs(self) -> int:
@@ -220,7 +223,9 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
     Parameters
     ----------
     words : dict of str to StoryWords
-    responses : dict of str to ndarray, shape (n_trs, n_voxels)
+    responses : dict of str to ndarray, shape (n_trs, n_voxels) or (n_repeats, n_trs, n_voxels)
+        A story heard several times gives one array per presentation: its
+        responses are their mean and the repeats are kept (noise ceiling).
     times : dict of str to ndarray, shape (n_trs,)
         Each row's time relative to the audio (:func:`~toposcope.brain.stories.tr_times`).
     tr : float
@@ -249,8 +254,12 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
     for name in responses:
         data = np.asarray(responses[name], dtype=np.float32)
         row_times = np.asarray(times[name], dtype=np.float64)
+        repeats = None
+        if data.ndim == 3:
+            repeats, data = data, data.mean(axis=0)
         if data.ndim != 2:
-            raise ToposcopeError(f"responses of story {name!r} have shape {data.shape}; expected (TRs, voxels)")
+            raise ToposcopeError(f"responses of story {name!r} have shape {data.shape}; expected (TRs, voxels) "
+                                 "or (repeats, TRs, voxels)")
         if row_times.shape != (data.shape[0],):
             raise ToposcopeError(f"story {name!r}: {data.shape[0]} TRs in the responses but {row_times.size} TR "
                                  "times; the TR count does not match the file")
@@ -266,7 +275,7 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
             if extra.shape[0] != data.shape[0]:
                 raise ToposcopeError(f"story {name!r}: {extra.shape[0]} rows of confounds for {data.shape[0]} TRs")
         widths[name] = data.shape[1]
-        scans[name] = StoryScan(name, story, data, row_times, extra)
+        scans[name] = StoryScan(name, story, data, row_times, extra, repeats)
     if len(set(widths.values())) > 1:
         raise ToposcopeError(f"stories have different voxel counts ({', '.join(f'{k}: {v}' for k, v in widths.items())}); "
                              "give responses in one space and mask")
@@ -278,6 +287,8 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
         warnings.warn(f"dropped {n_dropped} of {finite.size} voxels that hold NaN or inf", stacklevel=2)
         for scan in scans.values():
             scan.responses = scan.responses[:, finite]
+            if scan.repeats is not None:
+                scan.repeats = scan.repeats[:, :, finite]
     coords = {k: np.asarray(v)[finite] for k, v in (voxel_coords or {}).items()}
     info = {**(attrs or {}), "n_dropped_voxels": n_dropped, "tr": float(tr)}
     return StoryData(scans, float(tr), coords, tuple(confound_names), info)
@@ -295,13 +306,26 @@ def _pick(found: dict[str, Any], wanted: Iterable[str] | None, what: str, hint: 
 
 
 # --------------------------------------------------------------------------- plain folders
-def _response_files(folder: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
+#: ``<story>_repeat-<k>``: one presentation of a story heard several times.
+REPEAT = re.compile(r"^(?P<story>.+)_repeat-(?P<k>\d+)$")
+
+
+def _response_files(folder: Path) -> dict[str, list[Path]]:
+    """Response files per story: one, or one per repeat (``<story>_repeat-<k>``, in repeat order)."""
+    found: dict[str, dict[int, Path]] = {}
     for path in sorted(folder.iterdir()):
         suffix = _suffix(path)
-        if suffix in RESPONSE_SUFFIXES:
-            found.setdefault(path.name[: -len(suffix)], path)
-    return found
+        if suffix not in RESPONSE_SUFFIXES:
+            continue
+        stem = path.name[: -len(suffix)]
+        repeat = REPEAT.match(stem)
+        story, k = (repeat["story"], int(repeat["k"])) if repeat else (stem, 0)
+        found.setdefault(story, {}).setdefault(k, path)
+    for story, files in found.items():
+        if 0 in files and len(files) > 1:
+            raise ToposcopeError(f"story {story!r} has both {files[0].name} and repeat files "
+                                 f"({', '.join(f.name for k, f in sorted(files.items()) if k)}); keep one kind")
+    return {story: [files[k] for k in sorted(files)] for story, files in found.items()}
 
 
 def load_folder(stories: str | Path, responses: str | Path, tr: float, *, story_start: float | Mapping[str, float] = 0.0,
@@ -313,7 +337,10 @@ def load_folder(stories: str | Path, responses: str | Path, tr: float, *, story_
     stories : path
         ``<story>.TextGrid``, ``<story>.csv`` or ``<story>.json`` files.
     responses : path
-        ``<story>.hf5``, ``<story>.nii.gz`` or ``<story>.func.gii`` files, one scan per story.
+        ``<story>.hf5``, ``<story>.nii.gz`` or ``<story>.func.gii`` files, one
+        scan per story; a story heard several times as ``<story>_repeat-1.hf5``,
+        ``<story>_repeat-2.hf5``, ... (mean as its responses, repeats kept for
+        the noise ceiling).
     tr : float
         Repetition time, seconds.
     story_start : float or dict of str to float
@@ -335,9 +362,15 @@ def load_folder(stories: str | Path, responses: str | Path, tr: float, *, story_
         if name in words_files:
             words[name] = read_story(words_files[name])
         if name in response_files:
-            data[name], coords = read_responses(response_files[name], key=key, mask=mask)
+            parts = [read_responses(path, key=key, mask=mask) for path in response_files[name]]
+            lengths = sorted({part[0].shape for part in parts})
+            if len(lengths) > 1:
+                raise ToposcopeError(f"the repeats of story {name!r} have shapes {lengths} (TRs, voxels); "
+                                     "trim them to the same TRs")
+            coords = parts[0][1]
+            data[name] = parts[0][0] if len(parts) == 1 else np.stack([part[0] for part in parts])
             start = story_start.get(name, 0.0) if isinstance(story_start, Mapping) else story_start
-            times[name] = tr_times(data[name].shape[0], tr, start)
+            times[name] = tr_times(data[name].shape[-2], tr, start)
     return assemble(words, data, times, tr, voxel_coords=coords,
                     attrs={"dataset": "folder", "stories_dir": str(stories), "responses_dir": str(responses)})
 
