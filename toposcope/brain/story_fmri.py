@@ -305,6 +305,28 @@ def _pick(found: dict[str, Any], wanted: Iterable[str] | None, what: str, hint: 
     return chosen
 
 
+def _choose(wanted: Iterable[str] | None, default: set[str], checks: list[tuple[Any, Any]], none_found: str,
+            ) -> list[str]:
+    """The stories to read: by default every one in ``default`` (sorted; ``none_found`` if none), else those
+    ``wanted``, each checked against every ``(found, message(name))`` of ``checks``."""
+    if wanted is None:
+        if not default:
+            raise ToposcopeError(none_found)
+        return sorted(default)
+    chosen = list(wanted)
+    for name in chosen:
+        for found, message in checks:
+            if name not in found:
+                raise ToposcopeError(message(name))
+    return chosen
+
+
+def _tsv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a tab-separated file with a header (BIDS events and confounds)."""
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
 # --------------------------------------------------------------------------- plain folders
 #: ``<story>_repeat-<k>``: one presentation of a story heard several times.
 REPEAT = re.compile(r"^(?P<story>.+)_repeat-(?P<k>\d+)$")
@@ -417,18 +439,12 @@ def load_lebel(root: str | Path, subject: str = "UTS01", stories: Iterable[str] 
     respdict = json.loads(respdict_path.read_text(encoding="utf-8")) if respdict_path.is_file() else {}
     grid_files = {p.stem: p for p in sorted(grids.glob("*.TextGrid"))}
     response_files = {p.stem: p for p in sorted(subject_dir.glob("*.hf5"))}
-    if stories is None:
-        chosen = sorted(set(grid_files) & set(response_files))
-        if not chosen:
-            raise ToposcopeError(f"no story has both {grids.name}/<story>.TextGrid and {subject}/<story>.hf5 "
-                                 f"under {str(root)!r}; expected the layout of {LEBEL}")
-    else:
-        chosen = list(stories)
-        for name in chosen:
-            if name not in grid_files:
-                raise ToposcopeError(f"story {name!r} has no TextGrid at {str(grids / (name + '.TextGrid'))!r}")
-            if name not in response_files:
-                raise ToposcopeError(f"story {name!r} has no responses at {str(subject_dir / (name + '.hf5'))!r}")
+    chosen = _choose(
+        stories, set(grid_files) & set(response_files),
+        [(grid_files, lambda name: f"story {name!r} has no TextGrid at {str(grids / (name + '.TextGrid'))!r}"),
+         (response_files, lambda name: f"story {name!r} has no responses at {str(subject_dir / (name + '.hf5'))!r}")],
+        f"no story has both {grids.name}/<story>.TextGrid and {subject}/<story>.hf5 under {str(root)!r}; "
+        f"expected the layout of {LEBEL}")
     words, data, times = {}, {}, {}
     for name in chosen:
         words[name] = read_story(grid_files[name])
@@ -451,9 +467,7 @@ def _bids_subject(subject: str | int) -> str:
 
 def _story_onset(events: Path) -> tuple[float, float | None]:
     """Onset (and duration) of the ``story`` event of a BIDS events file, seconds."""
-    with events.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    for row in rows:
+    for row in _tsv_rows(events):
         if row.get("trial_type", "").strip() == "story":
             duration = row.get("duration", "")
             return float(row["onset"]), (float(duration) if duration not in ("", "n/a") else None)
@@ -461,8 +475,7 @@ def _story_onset(events: Path) -> tuple[float, float | None]:
 
 
 def _motion(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
-    with path.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    rows = _tsv_rows(path)
     if not rows:
         raise ToposcopeError(f"confounds file {str(path)!r} is empty")
     missing = [c for c in MOTION if c not in rows[0]]
@@ -538,16 +551,10 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
     transcripts = {p.parent.name: p for p in sorted(gentle.glob(f"*/align.{transcript}"))}
     heard = {m.group(1) for p in (root / subject / "func").glob(f"{subject}_task-*_events.tsv")
              if (m := re.match(rf"{subject}_task-([^_]+)_", p.name))}
-    if tasks is None:
-        chosen = sorted(set(transcripts) & heard)
-        if not chosen:
-            raise ToposcopeError(f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the "
-                                 f"layout of {NARRATIVES}")
-    else:
-        chosen = list(tasks)
-        for task in chosen:
-            if task not in transcripts:
-                raise ToposcopeError(f"task {task!r} has no transcript {str(gentle / task / ('align.' + transcript))!r}")
+    chosen = _choose(
+        tasks, set(transcripts) & heard,
+        [(transcripts, lambda task: f"task {task!r} has no transcript {str(gentle / task / ('align.' + transcript))!r}")],
+        f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the layout of {NARRATIVES}")
     words, data, times, motion, coords = {}, {}, {}, {}, {}
     tr_used = None
     for task in chosen:
