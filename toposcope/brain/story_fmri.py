@@ -465,13 +465,38 @@ def _bids_subject(subject: str | int) -> str:
     return f"sub-{int(text):03d}" if text.isdigit() else f"sub-{text}"
 
 
-def _story_onset(events: Path) -> tuple[float, float | None]:
-    """Onset (and duration) of the ``story`` event of a BIDS events file, seconds."""
-    for row in _tsv_rows(events):
-        if row.get("trial_type", "").strip() == "story":
+def _story_onset(events: Path, task: str) -> tuple[float, float | None]:
+    """Onset (and duration) of the story in a BIDS events file, seconds: the row whose
+    ``trial_type`` is ``story`` or the task's name."""
+    rows = _tsv_rows(events)
+    for row in rows:
+        if row.get("trial_type", "").strip() in ("story", task):
             duration = row.get("duration", "")
             return float(row["onset"]), (float(duration) if duration not in ("", "n/a") else None)
-    raise ToposcopeError(f"events file {str(events)!r} has no row with trial_type 'story'")
+    kinds = sorted({row.get("trial_type", "").strip() for row in rows})
+    raise ToposcopeError(f"events file {str(events)!r} has no row with trial_type 'story' or {task!r} "
+                         f"(it has {', '.join(map(repr, kinds)) or 'no rows'})")
+
+
+#: The release's list of scans its authors excluded (bad data, wrong stimulus...), per task and subject.
+NARRATIVES_EXCLUDE = Path("code") / "scan_exclude.json"
+
+
+def narratives_excluded(root: Path) -> set[str]:
+    """Stems (``sub-NNN_task-T[_run-N]``) of the scans the release excludes; empty without the list."""
+    path = root / NARRATIVES_EXCLUDE
+    if not path.is_file():
+        return set()
+    try:
+        listing = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ToposcopeError(f"{str(path)!r} is not valid JSON ({error})") from None
+    return {stem for subjects in listing.values() for stems in subjects.values() for stem in stems}
+
+
+def _scan_stem(path: Path, subject: str, task: str) -> str:
+    run = re.search(r"_run-(\d+)_", path.name)
+    return f"{subject}_task-{task}" + (f"_run-{run.group(1)}" if run else "")
 
 
 def _motion(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -485,8 +510,10 @@ def _motion(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     return values, MOTION
 
 
-def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: str) -> dict[str, Any]:
-    """Paths of one subject's scan of one task in the Narratives layout (first run if several)."""
+def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: str,
+                     excluded: set[str] = frozenset()) -> dict[str, Any]:
+    """Paths of one subject's scan of one task in the Narratives layout (the first run if several, leaving
+    out the ``excluded`` scans)."""
     func = root / "derivatives" / pipeline / subject / "func"
     if space.startswith("fsaverage"):
         patterns = [f"{subject}_task-{task}_*space-{space}_hemi-{h}_desc-clean.func.gii" for h in ("L", "R")]
@@ -498,7 +525,14 @@ def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: 
         hits = sorted(dict.fromkeys(hits))
         if not hits:
             raise ToposcopeError(f"no {pattern!r} under {str(func)!r}; expected the {pipeline} derivatives of {NARRATIVES}")
-        bold.append(hits[0])
+        kept = [hit for hit in hits if _scan_stem(hit, subject, task) not in excluded]
+        if not kept:
+            raise ToposcopeError(f"every scan of task {task!r} of {subject} is excluded by the release "
+                                 f"({', '.join(sorted({_scan_stem(h, subject, task) for h in hits}))} in "
+                                 f"{NARRATIVES_EXCLUDE}); leave the task out, or pass exclude=False to read it anyway",
+                                 cli=f"{subject}'s scan of task {task!r} is excluded by the release "
+                                     f"({NARRATIVES_EXCLUDE}); leave it out of --select")
+        bold.append(kept[0])
     run = re.search(r"_run-(\d+)_", bold[0].name)
     run_part = f"_run-{run.group(1)}" if run else ""
     raw = root / subject / "func"
@@ -514,7 +548,8 @@ def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: 
 
 
 def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] | None = None, *,
-                    space: str = "fsaverage6", pipeline: str = "afni-nosmooth", transcript: str = "json") -> StoryData:
+                    space: str = "fsaverage6", pipeline: str = "afni-nosmooth", transcript: str = "json",
+                    exclude: bool = True) -> StoryData:
     """One subject of the Narratives collection (OpenNeuro ds002345), as released.
 
     Parameters
@@ -533,12 +568,21 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
         The derivatives folder holding ``desc-clean`` responses.
     transcript : {"json", "csv"}
         Gentle's ``align.json`` or ``align.csv``.
+    exclude : bool
+        Leave out the scans the release lists in ``code/scan_exclude.json``
+        (dropped, with a warning, from the default tasks; an error for a task
+        asked for by name).
 
     Notes
     -----
-    Rows before the story's onset (``events.tsv``) are dropped; head motion is
-    read from fMRIPrep's confounds when present (the ``desc-clean`` responses
-    were already cleaned of it, so it is reported, not regressed, by default).
+    The story occupies ``onset`` to ``onset + duration`` of the scan
+    (``events.tsv``, the row with ``trial_type`` ``story`` or the task's name).
+    Volumes before the onset and those that start after the story's end are
+    dropped: subjects of one story were scanned for different lengths after it
+    (merlin 613-657 volumes, for one), and the kept rows are the same for all
+    of them. Head motion is read from fMRIPrep's confounds when present (the
+    ``desc-clean`` responses were already cleaned of it, so it is reported,
+    not regressed, by default).
     """
     check_option("transcript", transcript, ("json", "csv"))
     root = check_dir("Narratives root", root, f"give the ds002345 folder; get it from {NARRATIVES}")
@@ -555,10 +599,21 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
         tasks, set(transcripts) & heard,
         [(transcripts, lambda task: f"task {task!r} has no transcript {str(gentle / task / ('align.' + transcript))!r}")],
         f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the layout of {NARRATIVES}")
+    excluded = narratives_excluded(root) if exclude else set()
+    if tasks is None and excluded:
+        dropped = [task for task in chosen if all(
+            _scan_stem(path, subject, task) in excluded
+            for path in (root / subject / "func").glob(f"{subject}_task-{task}_*events.tsv"))]
+        if dropped:
+            warnings.warn(f"left out {', '.join(dropped)} of {subject}: excluded by the release "
+                          f"({NARRATIVES_EXCLUDE})", stacklevel=2)
+            chosen = [task for task in chosen if task not in dropped]
+            if not chosen:
+                raise ToposcopeError(f"every scan of {subject} is excluded by the release ({NARRATIVES_EXCLUDE})")
     words, data, times, motion, coords = {}, {}, {}, {}, {}
     tr_used = None
     for task in chosen:
-        files = narratives_files(root, subject, task, space, pipeline)
+        files = narratives_files(root, subject, task, space, pipeline, excluded)
         tr = NARRATIVES_TR
         if files["sidecar"] is not None:
             tr = float(json.loads(files["sidecar"].read_text(encoding="utf-8")).get("RepetitionTime", tr))
@@ -575,20 +630,23 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
                       "vertex": np.concatenate([p[1]["vertex"] for p in parts])}
         else:
             coords = parts[0][1]
-        onset, _ = _story_onset(files["events"])
+        onset, duration = _story_onset(files["events"], task)
         first = int(np.floor(onset / tr + 1e-9))  # the first volume that holds any of the story
+        # the volumes that start before the story's end (all of them without a duration)
+        stop = responses.shape[0] if duration is None else min(responses.shape[0],
+                                                                int(np.ceil((onset + duration) / tr - 1e-9)))
         row_times = tr_times(responses.shape[0], tr, onset)
         if first >= responses.shape[0]:
             raise ToposcopeError(f"task {task!r}: the story starts at {onset:g} s, after the scan's "
                                  f"{responses.shape[0]} TRs")
         words[task] = read_story(transcripts[task], name=task)
-        data[task], times[task] = responses[first:], row_times[first:]
+        data[task], times[task] = responses[first:stop], row_times[first:stop]
         if files["confounds"] is not None:
             values, _ = _motion(files["confounds"])
             if values.shape[0] != responses.shape[0]:
                 raise ToposcopeError(f"task {task!r}: {values.shape[0]} confound rows for {responses.shape[0]} TRs "
                                      f"in {files['bold'][0].name}")
-            motion[task] = values[first:]
+            motion[task] = values[first:stop]
     if motion and len(motion) != len(chosen):
         missing = sorted(set(chosen) - set(motion))
         warnings.warn(f"no fMRIPrep confounds for {', '.join(missing)}; head motion is not reported for them",
