@@ -38,7 +38,7 @@ jobs during both runs, so wall clocks are several times what 2 free cores give):
   RidgeCV 524 s wall / 163 s CPU / 4.0 GB: 2.9x faster (wall), 3.2x (CPU),
   same median r (0.385);
 - full scale, ``--skip-sklearn``: 426 s wall / 166 s CPU / 2.8 GB peak RSS,
-  median r 0.386;
+  median r 0.386; again at load average 5-6: 199 s wall / 153 s CPU / 2.8 GB;
 - ``--voxels 8000 --skip-sklearn --weights`` (load average 6-8): 76 s wall /
   48 s CPU for the fit, then 6.9 s to form the 12,288 x 8,000 weights.
 """
