@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from _one_thread import one_thread  # noqa: F401 - autouse fixture
-from _story_tree import WORDS, lebel_tree, timed_words, write_hdf5, write_textgrid
+from _story_tree import WORDS, lebel_tree, narratives_tree, timed_words, write_hdf5, write_textgrid
 
 from toposcope.cli import main
 
@@ -115,3 +115,24 @@ test = "story1"
                       "analyses": [{"kind": "encoding", "stimuli": "t"}]})
     with pytest.raises(ToposcopeError, match="unknown key 'contxt'.*did you mean 'context'"):
         parse_recipe({"models": [{"spec": "demo_lm"}], "analyses": [{"kind": "encoding", "contxt": 3}]})
+
+
+def test_encode_narratives_surface_data_also_draws_r_on_the_cortex(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    tasks = {}
+    for k, task in enumerate(["pieman", "tunnel", "lucy", "black"]):
+        words = list(np.roll(WORDS * 3, 5 * k))
+        onsets, offsets = timed_words(words, start=0.5, seed=k)
+        n = int((offsets[-1] + 4.0) / 1.5) + 4
+        tasks[task] = (words, onsets, offsets, rng.normal(size=(n, 5)), rng.normal(size=(n, 4)))
+    root = narratives_tree(tmp_path / "ds002345", tasks, onset=4.0, tr=1.5)
+    out = tmp_path / "enc.nc"
+    code = main(["encode", "demo_lm", "--dataset", "narratives", "--root", str(root), "--subject", "1",
+                 "--layers", "h.1.mlp.c_fc", "--context", "4", "--permutations", "0", "--windows", "2",
+                 "-o", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "4 stories, 9 voxels, TR 1.5 s (Narratives (ds002345))" in printed
+    result = xr.open_dataset(out, engine="h5netcdf")
+    assert result["hemisphere"].values.tolist() == ["L"] * 5 + ["R"] * 4
+    assert (tmp_path / "enc.png").is_file() and (tmp_path / "enc_surface.png").is_file()

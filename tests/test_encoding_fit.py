@@ -19,6 +19,7 @@ TR = 2.0
 @pytest.fixture(autouse=True)
 def _one_blas_thread():
     # Two cores shared with other jobs: one BLAS thread is many times faster than two here.
+    import scipy.linalg  # noqa: F401 - scipy's own BLAS must be loaded to be limited
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
@@ -250,3 +251,32 @@ def test_regressing_head_motion_recovers_a_voxel_swamped_by_it():
     regressed = encoding_model(data, features, confounds="regress", permutations=0, windows=None)
     assert regressed["r"].values.min() > 0.8 > reported["r"].values.max()
     assert regressed.attrs["confounds"] == "regress" and reported.attrs["mean_abs_motion"] > 0.5
+
+
+def test_closed_form_story_cv_matches_refitting_every_fold_in_every_backend_and_precision():
+    from himalaya.ridge import solve_ridge_cv_svd
+
+    from toposcope.analysis.encoding_kernel import is_partition
+
+    rng = np.random.default_rng(14)
+    groups = np.repeat(["a", "b", "c", "d"], [40, 50, 45, 55])
+    x = rng.normal(size=(190, 300))  # fewer rows than features: the kernel form's case
+    y = x[:, :20] @ rng.normal(size=(20, 7)) + rng.normal(size=(190, 7)) * np.array([0.3, 1, 3, 10, 30, 100, 1])
+    alphas = np.logspace(0, 4, 9)
+    folds = story_folds(groups)
+    assert is_partition(folds, 190) and not is_partition(folds[:2], 190)
+    reference = solve_ridge_cv_svd(x, y, alphas=alphas, cv=folds, local_alpha=True, warn=False)  # one SVD per fold
+    fit = fit_ridge(x, y, groups, alphas=alphas, n_targets_batch=3)  # in voxel blocks of 3
+    assert fit.basis is not None and len(set(fit.alphas.tolist())) > 2
+    np.testing.assert_allclose(fit.alphas, reference[0])
+    np.testing.assert_allclose(fit.coefs, reference[1], atol=1e-8)
+    np.testing.assert_allclose(fit.cv_score, reference[2].ravel(), rtol=1e-8)
+    for backend, dtype in (("numpy", "float32"), ("torch", "float32"), ("torch", "float64")):
+        other = fit_ridge(x, y, groups, alphas=alphas, backend=backend, dtype=dtype)
+        np.testing.assert_allclose(other.alphas, fit.alphas)
+        np.testing.assert_allclose(other.predict(x[:20]), fit.predict(x[:20]), atol=2e-4, rtol=1e-3)
+    # folds whose validation sets do not cover the rows go through himalaya's refit per fold, same answer
+    partial = fit_ridge(x, y, folds=folds[:3], alphas=alphas)
+    assert partial.basis is None
+    alone = solve_ridge_cv_svd(x, y, alphas=alphas, cv=folds[:3], local_alpha=True, warn=False)
+    np.testing.assert_allclose(partial.coefs, alone[1], atol=1e-10)

@@ -194,12 +194,44 @@ def test_narratives_layout(tmp_path):
     data = load_narratives(tmp_path, 1)
     assert data.stories == ["pieman", "tunnel"] and data.tr == 1.5 and data.n_voxels == 5
     scan = data.scans["pieman"]
-    first = int(4.0 // 1.5)  # volumes before the story's onset are dropped
-    np.testing.assert_allclose(scan.responses, np.hstack(tasks["pieman"][3:])[first:].astype(np.float32))
-    np.testing.assert_allclose(scan.tr_times, (np.arange(40) + 0.5)[first:] * 1.5 - 4.0)
+    first = int(4.0 // 1.5)  # volumes before the story's onset are dropped, and those after its end
+    stop = int(np.ceil((4.0 + float(tasks["pieman"][2][-1])) / 1.5))  # events.tsv: duration = last offset
+    assert first < stop < 40
+    np.testing.assert_allclose(scan.responses, np.hstack(tasks["pieman"][3:])[first:stop].astype(np.float32))
+    np.testing.assert_allclose(scan.tr_times, (np.arange(40) + 0.5)[first:stop] * 1.5 - 4.0)
     assert data.voxel_coords["hemisphere"].tolist() == ["L"] * 3 + ["R"] * 2
-    assert scan.confounds.shape == (40 - first, 6) and data.confound_names[0] == "trans_x"
+    assert scan.confounds.shape == (stop - first, 6) and data.confound_names[0] == "trans_x"
     assert scan.words.n_unaligned == 1
+
+
+def test_narratives_quirks_scan_lengths_excluded_scans_and_named_events(tmp_path):
+    rng = np.random.default_rng(3)
+    words, onsets, offsets = _story(0, start=0.3)
+    # two subjects scanned for different lengths after the same story (as merlin: 613-657 volumes)
+    for subject, n in (("sub-001", 40), ("sub-002", 52)):
+        narratives_tree(tmp_path, {"pieman": (words, onsets, offsets, rng.normal(size=(n, 3)), rng.normal(size=(n, 2))),
+                                   "tunnel": (words, onsets, offsets, rng.normal(size=(n, 3)), rng.normal(size=(n, 2)))},
+                        subject=subject, onset=4.0)
+    one, two = load_narratives(tmp_path, 1), load_narratives(tmp_path, 2)
+    assert one.scans["pieman"].n_trs == two.scans["pieman"].n_trs == int(np.ceil((4.0 + offsets[-1]) / 1.5)) - 2
+    np.testing.assert_allclose(one.scans["pieman"].tr_times, two.scans["pieman"].tr_times)
+    # the release's list of excluded scans: left out of the default tasks, an error when asked for
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "scan_exclude.json").write_text(json.dumps(
+        {"pieman": {"sub-001": ["sub-001_task-pieman"]}, "tunnel": {}}), encoding="utf-8")
+    with pytest.warns(UserWarning, match="left out pieman of sub-001: excluded by the release"):
+        assert load_narratives(tmp_path, 1).stories == ["tunnel"]
+    assert load_narratives(tmp_path, 2).stories == ["pieman", "tunnel"]  # another subject's scan is fine
+    with pytest.raises(ToposcopeError, match="every scan of task 'pieman' of sub-001 is excluded .*exclude=False"):
+        load_narratives(tmp_path, 1, ["pieman"])
+    assert load_narratives(tmp_path, 1, ["pieman"], exclude=False).stories == ["pieman"]
+    # events named after the task (not 'story'); an events file with neither names what it has
+    events = tmp_path / "sub-002" / "func" / "sub-002_task-tunnel_events.tsv"
+    events.write_text(f"onset\tduration\ttrial_type\n4.0\t{offsets[-1]}\ttunnel\n", encoding="utf-8")
+    assert load_narratives(tmp_path, 2, ["tunnel"]).scans["tunnel"].n_trs == two.scans["tunnel"].n_trs
+    events.write_text("onset\tduration\ttrial_type\n4.0\t10\tmusic\n", encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="no row with trial_type 'story' or 'tunnel' \\(it has 'music'\\)"):
+        load_narratives(tmp_path, 2, ["tunnel"])
 
 
 def test_narratives_layout_names_what_is_missing(tmp_path):

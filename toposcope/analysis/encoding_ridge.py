@@ -1,16 +1,21 @@
 """Ridge encoding models fitted across stories: per-voxel penalties, held-out correlation, significance.
 
-The fit is himalaya's (Dupré la Tour et al. 2022) ``solve_ridge_cv_svd``: one
-SVD of the training design per fold, every penalty in :data:`DEFAULT_ALPHAS`
-scored on the held-out fold, each voxel's best penalty kept (``local_alpha``),
-and the model refitted on all training rows at those penalties. Folds are
-whole stories (:func:`story_folds`): a story's TRs are never split between
-fitting and validation, because neighbouring TRs share the slow haemodynamic
-response and a split inside a story lets the model read the answer from its
-neighbours (:func:`random_folds` does exactly that, to show the inflation).
+Folds are whole stories (:func:`story_folds`): a story's TRs are never split
+between fitting and validation, because neighbouring TRs share the slow
+haemodynamic response and a split inside a story lets the model read the answer
+from its neighbours (:func:`random_folds` does exactly that, to show the
+inflation). Every penalty in :data:`DEFAULT_ALPHAS` is scored on the held-out
+folds, each voxel keeps its best, and the model is refitted on all training
+rows at those penalties.
 
-The backend is himalaya's: ``"numpy"`` (float64, the reference), ``"torch"``
-(CPU) or ``"torch_cuda"`` (GPU). :func:`fit_ridge` sets it for the call only.
+When the folds' validation sets partition the rows (story folds, random
+folds), the scores come in closed form from one eigendecomposition of the
+training kernel (:mod:`toposcope.analysis.encoding_kernel`: no fold is
+refitted); other folds go through himalaya's (Dupré la Tour et al. 2022)
+``solve_ridge_cv_svd``, one SVD per fold.
+
+The backend is himalaya's: ``"numpy"`` (float64 by default, the reference),
+``"torch"`` (CPU) or ``"torch_cuda"`` (GPU). :func:`fit_ridge` sets it for the call only.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -47,25 +53,38 @@ BACKENDS = ("numpy", "torch", "torch_cuda")
 class RidgeFit:
     """A fitted ridge encoding model.
 
+    The weights are ``basis @ dual`` when the fit is in kernel form (``basis``
+    given), else ``dual`` itself: a fit to many voxels keeps the small factors
+    and forms the (n_features, n_voxels) weights only when :attr:`coefs` is read.
+
     Attributes
     ----------
-    coefs : ndarray, float64, shape (n_features, n_voxels)
+    dual : ndarray, shape (n_rank, n_voxels)
+        Float64 or float32 (the fit's precision).
     alphas : ndarray, float64, shape (n_voxels,)
         Each voxel's chosen penalty.
     cv_score : ndarray, float64, shape (n_voxels,)
         Mean validation score (negative mean squared error) at that penalty.
     folds : int
         Number of cross-validation folds.
+    basis : ndarray, shape (n_features, n_rank), optional
     """
 
-    coefs: np.ndarray
+    dual: np.ndarray
     alphas: np.ndarray
     cv_score: np.ndarray
     folds: int
+    basis: np.ndarray | None = None
+
+    @cached_property
+    def coefs(self) -> np.ndarray:
+        """The weights, shape (n_features, n_voxels), in the fit's precision."""
+        return self.dual if self.basis is None else self.basis @ self.dual
 
     def predict(self, x: Any) -> np.ndarray:
         """Predictions, shape (n_trs, n_voxels), for a design of shape (n_trs, n_features)."""
-        return np.asarray(x, dtype=np.float64) @ self.coefs
+        x = np.asarray(x, dtype=self.dual.dtype)
+        return x @ self.dual if self.basis is None else (x @ self.basis) @ self.dual
 
 
 def _labels(groups: Any) -> tuple[np.ndarray, list[Any]]:
@@ -158,9 +177,11 @@ def fit_ridge(x: Any, y: Any, groups: Any = None, *, alphas: Sequence[float] = D
         Explicit folds instead of ``groups`` (e.g. :func:`random_folds`).
     backend : {"numpy", "torch", "torch_cuda"}
     n_targets_batch : int, optional
-        Voxels per batch (memory).
+        Voxels per batch (memory); blocks of about 128 MB by default.
     dtype : {"float64", "float32"}, optional
         Precision of the fit; float64 on numpy, float32 on torch by default.
+        float32 halves the memory and doubles the speed of the products with
+        the voxels (the kernel's eigendecomposition stays float64).
 
     Returns
     -------
@@ -178,9 +199,16 @@ def fit_ridge(x: Any, y: Any, groups: Any = None, *, alphas: Sequence[float] = D
         folds = story_folds(groups, n_folds)
     from himalaya.ridge import solve_ridge_cv_svd
 
+    from toposcope.analysis.encoding_kernel import is_partition, kernel_ridge_cv
+
     dtype = dtype or ("float64" if backend == "numpy" else "float32")
     check_option("dtype", dtype, ("float64", "float32"))
     with _backend(backend) as b:
+        if is_partition(folds, x.shape[0]):
+            basis, dual, best, scores = kernel_ridge_cv(x, y, folds, chosen.tolist(), dtype=dtype,
+                                                        backend=None if backend == "numpy" else b,
+                                                        chunk=n_targets_batch)
+            return RidgeFit(dual, best, scores, len(folds), basis)
         best, coefs, scores = solve_ridge_cv_svd(
             b.asarray(x, dtype=dtype), b.asarray(y, dtype=dtype), alphas=b.asarray(chosen, dtype=dtype),
             fit_intercept=False, cv=folds, local_alpha=True, n_targets_batch=n_targets_batch,

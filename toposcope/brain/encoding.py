@@ -31,6 +31,7 @@ import xarray as xr
 
 from toposcope._validation import ToposcopeError, check_option, check_positive_int, check_seed
 from toposcope.analysis import encoding as align
+from toposcope.analysis import encoding_ceiling as ceiling
 from toposcope.analysis import encoding_ridge as ridge
 from toposcope.analysis import encoding_sheet as sheet
 from toposcope.brain.story_fmri import StoryData
@@ -200,7 +201,10 @@ def encoding_model(
     -------
     xr.Dataset, dim voxel (and unit, delay, window)
         ``r`` (held-out correlation), ``r_train``, ``alpha``, ``cv_score``,
-        ``p`` and ``significant`` (with permutations); with sheet positions
+        ``p`` and ``significant`` (with permutations); ``noise_ceiling``
+        (``CC_max`` of the test stories' repeats,
+        :func:`~toposcope.analysis.encoding_ceiling.noise_ceiling`) and ``r_norm``
+        (``r / noise_ceiling``) when every test story was heard several times; with sheet positions
         ``window_energy``, ``window_r`` and ``window_unique`` (window, voxel:
         the r^2 lost when the window's units are left out, the variance only
         they explain) and window coords ``window_x``, ``window_y``; ``weights`` (delay, unit, voxel). Attrs:
@@ -307,4 +311,25 @@ def encoding_model(
     }
     if motion:
         attrs["mean_abs_motion"] = float(np.mean([np.abs(m).mean() for m in motion]))
+    repeats = _test_repeats(data, held, trim) if split == "story" else None
+    if repeats is not None:
+        cc_max = ceiling.noise_ceiling(repeats)
+        data_vars["noise_ceiling"] = ("voxel", cc_max.astype(np.float32))
+        data_vars["r_norm"] = ("voxel", ceiling.normalized_r(r, cc_max).astype(np.float32))
+        attrs["n_repeats"] = int(repeats.shape[0])
+        attrs["median_noise_ceiling"] = float(np.median(cc_max))
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _test_repeats(data: StoryData, held: Sequence[str], trim: tuple[int, int]) -> np.ndarray | None:
+    """The test stories' repeats, trimmed, each repeat centred per story, stories end to end; None
+    unless every test story was heard the same number (>= 2) of times."""
+    scans = [data.scans[s] for s in held]
+    counts = {0 if scan.repeats is None else scan.repeats.shape[0] for scan in scans}
+    if len(counts) != 1 or counts.pop() < 2:
+        return None
+    parts = []
+    for scan in scans:
+        kept = np.stack([align.trim(one, *trim) for one in scan.repeats]).astype(np.float64)
+        parts.append(kept - kept.mean(axis=1, keepdims=True))  # stories' offsets are no shared signal
+    return np.concatenate(parts, axis=1)

@@ -82,6 +82,8 @@ class StoryScan:
     tr_times : ndarray, float64, shape (n_trs,)
         Time of each row relative to the audio's start (middle of the TR).
     confounds : ndarray, float64, shape (n_trs, n_confounds), optional
+    repeats : ndarray, float32, shape (n_repeats, n_trs, n_voxels), optional
+        Every presentation of a story heard more than once; ``responses`` is their mean.
     """
 
     name: str
@@ -89,6 +91,7 @@ class StoryScan:
     responses: np.ndarray
     tr_times: np.ndarray
     confounds: np.ndarray | None = None
+    repeats: np.ndarray | None = None
 
     @property
     def n_trs(self) -> int:
@@ -220,7 +223,9 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
     Parameters
     ----------
     words : dict of str to StoryWords
-    responses : dict of str to ndarray, shape (n_trs, n_voxels)
+    responses : dict of str to ndarray, shape (n_trs, n_voxels) or (n_repeats, n_trs, n_voxels)
+        A story heard several times gives one array per presentation: its
+        responses are their mean and the repeats are kept (noise ceiling).
     times : dict of str to ndarray, shape (n_trs,)
         Each row's time relative to the audio (:func:`~toposcope.brain.stories.tr_times`).
     tr : float
@@ -249,8 +254,12 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
     for name in responses:
         data = np.asarray(responses[name], dtype=np.float32)
         row_times = np.asarray(times[name], dtype=np.float64)
+        repeats = None
+        if data.ndim == 3:
+            repeats, data = data, data.mean(axis=0)
         if data.ndim != 2:
-            raise ToposcopeError(f"responses of story {name!r} have shape {data.shape}; expected (TRs, voxels)")
+            raise ToposcopeError(f"responses of story {name!r} have shape {data.shape}; expected (TRs, voxels) "
+                                 "or (repeats, TRs, voxels)")
         if row_times.shape != (data.shape[0],):
             raise ToposcopeError(f"story {name!r}: {data.shape[0]} TRs in the responses but {row_times.size} TR "
                                  "times; the TR count does not match the file")
@@ -266,7 +275,7 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
             if extra.shape[0] != data.shape[0]:
                 raise ToposcopeError(f"story {name!r}: {extra.shape[0]} rows of confounds for {data.shape[0]} TRs")
         widths[name] = data.shape[1]
-        scans[name] = StoryScan(name, story, data, row_times, extra)
+        scans[name] = StoryScan(name, story, data, row_times, extra, repeats)
     if len(set(widths.values())) > 1:
         raise ToposcopeError(f"stories have different voxel counts ({', '.join(f'{k}: {v}' for k, v in widths.items())}); "
                              "give responses in one space and mask")
@@ -278,6 +287,8 @@ def assemble(words: Mapping[str, StoryWords], responses: Mapping[str, np.ndarray
         warnings.warn(f"dropped {n_dropped} of {finite.size} voxels that hold NaN or inf", stacklevel=2)
         for scan in scans.values():
             scan.responses = scan.responses[:, finite]
+            if scan.repeats is not None:
+                scan.repeats = scan.repeats[:, :, finite]
     coords = {k: np.asarray(v)[finite] for k, v in (voxel_coords or {}).items()}
     info = {**(attrs or {}), "n_dropped_voxels": n_dropped, "tr": float(tr)}
     return StoryData(scans, float(tr), coords, tuple(confound_names), info)
@@ -294,14 +305,49 @@ def _pick(found: dict[str, Any], wanted: Iterable[str] | None, what: str, hint: 
     return chosen
 
 
+def _choose(wanted: Iterable[str] | None, default: set[str], checks: list[tuple[Any, Any]], none_found: str,
+            ) -> list[str]:
+    """The stories to read: by default every one in ``default`` (sorted; ``none_found`` if none), else those
+    ``wanted``, each checked against every ``(found, message(name))`` of ``checks``."""
+    if wanted is None:
+        if not default:
+            raise ToposcopeError(none_found)
+        return sorted(default)
+    chosen = list(wanted)
+    for name in chosen:
+        for found, message in checks:
+            if name not in found:
+                raise ToposcopeError(message(name))
+    return chosen
+
+
+def _tsv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a tab-separated file with a header (BIDS events and confounds)."""
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
 # --------------------------------------------------------------------------- plain folders
-def _response_files(folder: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
+#: ``<story>_repeat-<k>``: one presentation of a story heard several times.
+REPEAT = re.compile(r"^(?P<story>.+)_repeat-(?P<k>\d+)$")
+
+
+def _response_files(folder: Path) -> dict[str, list[Path]]:
+    """Response files per story: one, or one per repeat (``<story>_repeat-<k>``, in repeat order)."""
+    found: dict[str, dict[int, Path]] = {}
     for path in sorted(folder.iterdir()):
         suffix = _suffix(path)
-        if suffix in RESPONSE_SUFFIXES:
-            found.setdefault(path.name[: -len(suffix)], path)
-    return found
+        if suffix not in RESPONSE_SUFFIXES:
+            continue
+        stem = path.name[: -len(suffix)]
+        repeat = REPEAT.match(stem)
+        story, k = (repeat["story"], int(repeat["k"])) if repeat else (stem, 0)
+        found.setdefault(story, {}).setdefault(k, path)
+    for story, files in found.items():
+        if 0 in files and len(files) > 1:
+            raise ToposcopeError(f"story {story!r} has both {files[0].name} and repeat files "
+                                 f"({', '.join(f.name for k, f in sorted(files.items()) if k)}); keep one kind")
+    return {story: [files[k] for k in sorted(files)] for story, files in found.items()}
 
 
 def load_folder(stories: str | Path, responses: str | Path, tr: float, *, story_start: float | Mapping[str, float] = 0.0,
@@ -313,7 +359,10 @@ def load_folder(stories: str | Path, responses: str | Path, tr: float, *, story_
     stories : path
         ``<story>.TextGrid``, ``<story>.csv`` or ``<story>.json`` files.
     responses : path
-        ``<story>.hf5``, ``<story>.nii.gz`` or ``<story>.func.gii`` files, one scan per story.
+        ``<story>.hf5``, ``<story>.nii.gz`` or ``<story>.func.gii`` files, one
+        scan per story; a story heard several times as ``<story>_repeat-1.hf5``,
+        ``<story>_repeat-2.hf5``, ... (mean as its responses, repeats kept for
+        the noise ceiling).
     tr : float
         Repetition time, seconds.
     story_start : float or dict of str to float
@@ -335,9 +384,15 @@ def load_folder(stories: str | Path, responses: str | Path, tr: float, *, story_
         if name in words_files:
             words[name] = read_story(words_files[name])
         if name in response_files:
-            data[name], coords = read_responses(response_files[name], key=key, mask=mask)
+            parts = [read_responses(path, key=key, mask=mask) for path in response_files[name]]
+            lengths = sorted({part[0].shape for part in parts})
+            if len(lengths) > 1:
+                raise ToposcopeError(f"the repeats of story {name!r} have shapes {lengths} (TRs, voxels); "
+                                     "trim them to the same TRs")
+            coords = parts[0][1]
+            data[name] = parts[0][0] if len(parts) == 1 else np.stack([part[0] for part in parts])
             start = story_start.get(name, 0.0) if isinstance(story_start, Mapping) else story_start
-            times[name] = tr_times(data[name].shape[0], tr, start)
+            times[name] = tr_times(data[name].shape[-2], tr, start)
     return assemble(words, data, times, tr, voxel_coords=coords,
                     attrs={"dataset": "folder", "stories_dir": str(stories), "responses_dir": str(responses)})
 
@@ -384,18 +439,12 @@ def load_lebel(root: str | Path, subject: str = "UTS01", stories: Iterable[str] 
     respdict = json.loads(respdict_path.read_text(encoding="utf-8")) if respdict_path.is_file() else {}
     grid_files = {p.stem: p for p in sorted(grids.glob("*.TextGrid"))}
     response_files = {p.stem: p for p in sorted(subject_dir.glob("*.hf5"))}
-    if stories is None:
-        chosen = sorted(set(grid_files) & set(response_files))
-        if not chosen:
-            raise ToposcopeError(f"no story has both {grids.name}/<story>.TextGrid and {subject}/<story>.hf5 "
-                                 f"under {str(root)!r}; expected the layout of {LEBEL}")
-    else:
-        chosen = list(stories)
-        for name in chosen:
-            if name not in grid_files:
-                raise ToposcopeError(f"story {name!r} has no TextGrid at {str(grids / (name + '.TextGrid'))!r}")
-            if name not in response_files:
-                raise ToposcopeError(f"story {name!r} has no responses at {str(subject_dir / (name + '.hf5'))!r}")
+    chosen = _choose(
+        stories, set(grid_files) & set(response_files),
+        [(grid_files, lambda name: f"story {name!r} has no TextGrid at {str(grids / (name + '.TextGrid'))!r}"),
+         (response_files, lambda name: f"story {name!r} has no responses at {str(subject_dir / (name + '.hf5'))!r}")],
+        f"no story has both {grids.name}/<story>.TextGrid and {subject}/<story>.hf5 under {str(root)!r}; "
+        f"expected the layout of {LEBEL}")
     words, data, times = {}, {}, {}
     for name in chosen:
         words[name] = read_story(grid_files[name])
@@ -416,20 +465,42 @@ def _bids_subject(subject: str | int) -> str:
     return f"sub-{int(text):03d}" if text.isdigit() else f"sub-{text}"
 
 
-def _story_onset(events: Path) -> tuple[float, float | None]:
-    """Onset (and duration) of the ``story`` event of a BIDS events file, seconds."""
-    with events.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+def _story_onset(events: Path, task: str) -> tuple[float, float | None]:
+    """Onset (and duration) of the story in a BIDS events file, seconds: the row whose
+    ``trial_type`` is ``story`` or the task's name."""
+    rows = _tsv_rows(events)
     for row in rows:
-        if row.get("trial_type", "").strip() == "story":
+        if row.get("trial_type", "").strip() in ("story", task):
             duration = row.get("duration", "")
             return float(row["onset"]), (float(duration) if duration not in ("", "n/a") else None)
-    raise ToposcopeError(f"events file {str(events)!r} has no row with trial_type 'story'")
+    kinds = sorted({row.get("trial_type", "").strip() for row in rows})
+    raise ToposcopeError(f"events file {str(events)!r} has no row with trial_type 'story' or {task!r} "
+                         f"(it has {', '.join(map(repr, kinds)) or 'no rows'})")
+
+
+#: The release's list of scans its authors excluded (bad data, wrong stimulus...), per task and subject.
+NARRATIVES_EXCLUDE = Path("code") / "scan_exclude.json"
+
+
+def narratives_excluded(root: Path) -> set[str]:
+    """Stems (``sub-NNN_task-T[_run-N]``) of the scans the release excludes; empty without the list."""
+    path = root / NARRATIVES_EXCLUDE
+    if not path.is_file():
+        return set()
+    try:
+        listing = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ToposcopeError(f"{str(path)!r} is not valid JSON ({error})") from None
+    return {stem for subjects in listing.values() for stems in subjects.values() for stem in stems}
+
+
+def _scan_stem(path: Path, subject: str, task: str) -> str:
+    run = re.search(r"_run-(\d+)_", path.name)
+    return f"{subject}_task-{task}" + (f"_run-{run.group(1)}" if run else "")
 
 
 def _motion(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
-    with path.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
+    rows = _tsv_rows(path)
     if not rows:
         raise ToposcopeError(f"confounds file {str(path)!r} is empty")
     missing = [c for c in MOTION if c not in rows[0]]
@@ -439,8 +510,10 @@ def _motion(path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     return values, MOTION
 
 
-def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: str) -> dict[str, Any]:
-    """Paths of one subject's scan of one task in the Narratives layout (first run if several)."""
+def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: str,
+                     excluded: set[str] = frozenset()) -> dict[str, Any]:
+    """Paths of one subject's scan of one task in the Narratives layout (the first run if several, leaving
+    out the ``excluded`` scans)."""
     func = root / "derivatives" / pipeline / subject / "func"
     if space.startswith("fsaverage"):
         patterns = [f"{subject}_task-{task}_*space-{space}_hemi-{h}_desc-clean.func.gii" for h in ("L", "R")]
@@ -452,7 +525,14 @@ def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: 
         hits = sorted(dict.fromkeys(hits))
         if not hits:
             raise ToposcopeError(f"no {pattern!r} under {str(func)!r}; expected the {pipeline} derivatives of {NARRATIVES}")
-        bold.append(hits[0])
+        kept = [hit for hit in hits if _scan_stem(hit, subject, task) not in excluded]
+        if not kept:
+            raise ToposcopeError(f"every scan of task {task!r} of {subject} is excluded by the release "
+                                 f"({', '.join(sorted({_scan_stem(h, subject, task) for h in hits}))} in "
+                                 f"{NARRATIVES_EXCLUDE}); leave the task out, or pass exclude=False to read it anyway",
+                                 cli=f"{subject}'s scan of task {task!r} is excluded by the release "
+                                     f"({NARRATIVES_EXCLUDE}); leave it out of --select")
+        bold.append(kept[0])
     run = re.search(r"_run-(\d+)_", bold[0].name)
     run_part = f"_run-{run.group(1)}" if run else ""
     raw = root / subject / "func"
@@ -468,7 +548,8 @@ def narratives_files(root: Path, subject: str, task: str, space: str, pipeline: 
 
 
 def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] | None = None, *,
-                    space: str = "fsaverage6", pipeline: str = "afni-nosmooth", transcript: str = "json") -> StoryData:
+                    space: str = "fsaverage6", pipeline: str = "afni-nosmooth", transcript: str = "json",
+                    exclude: bool = True) -> StoryData:
     """One subject of the Narratives collection (OpenNeuro ds002345), as released.
 
     Parameters
@@ -487,12 +568,21 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
         The derivatives folder holding ``desc-clean`` responses.
     transcript : {"json", "csv"}
         Gentle's ``align.json`` or ``align.csv``.
+    exclude : bool
+        Leave out the scans the release lists in ``code/scan_exclude.json``
+        (dropped, with a warning, from the default tasks; an error for a task
+        asked for by name).
 
     Notes
     -----
-    Rows before the story's onset (``events.tsv``) are dropped; head motion is
-    read from fMRIPrep's confounds when present (the ``desc-clean`` responses
-    were already cleaned of it, so it is reported, not regressed, by default).
+    The story occupies ``onset`` to ``onset + duration`` of the scan
+    (``events.tsv``, the row with ``trial_type`` ``story`` or the task's name).
+    Volumes before the onset and those that start after the story's end are
+    dropped: subjects of one story were scanned for different lengths after it
+    (merlin 613-657 volumes, for one), and the kept rows are the same for all
+    of them. Head motion is read from fMRIPrep's confounds when present (the
+    ``desc-clean`` responses were already cleaned of it, so it is reported,
+    not regressed, by default).
     """
     check_option("transcript", transcript, ("json", "csv"))
     root = check_dir("Narratives root", root, f"give the ds002345 folder; get it from {NARRATIVES}")
@@ -505,20 +595,25 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
     transcripts = {p.parent.name: p for p in sorted(gentle.glob(f"*/align.{transcript}"))}
     heard = {m.group(1) for p in (root / subject / "func").glob(f"{subject}_task-*_events.tsv")
              if (m := re.match(rf"{subject}_task-([^_]+)_", p.name))}
-    if tasks is None:
-        chosen = sorted(set(transcripts) & heard)
-        if not chosen:
-            raise ToposcopeError(f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the "
-                                 f"layout of {NARRATIVES}")
-    else:
-        chosen = list(tasks)
-        for task in chosen:
-            if task not in transcripts:
-                raise ToposcopeError(f"task {task!r} has no transcript {str(gentle / task / ('align.' + transcript))!r}")
+    chosen = _choose(
+        tasks, set(transcripts) & heard,
+        [(transcripts, lambda task: f"task {task!r} has no transcript {str(gentle / task / ('align.' + transcript))!r}")],
+        f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the layout of {NARRATIVES}")
+    excluded = narratives_excluded(root) if exclude else set()
+    if tasks is None and excluded:
+        dropped = [task for task in chosen if all(
+            _scan_stem(path, subject, task) in excluded
+            for path in (root / subject / "func").glob(f"{subject}_task-{task}_*events.tsv"))]
+        if dropped:
+            warnings.warn(f"left out {', '.join(dropped)} of {subject}: excluded by the release "
+                          f"({NARRATIVES_EXCLUDE})", stacklevel=2)
+            chosen = [task for task in chosen if task not in dropped]
+            if not chosen:
+                raise ToposcopeError(f"every scan of {subject} is excluded by the release ({NARRATIVES_EXCLUDE})")
     words, data, times, motion, coords = {}, {}, {}, {}, {}
     tr_used = None
     for task in chosen:
-        files = narratives_files(root, subject, task, space, pipeline)
+        files = narratives_files(root, subject, task, space, pipeline, excluded)
         tr = NARRATIVES_TR
         if files["sidecar"] is not None:
             tr = float(json.loads(files["sidecar"].read_text(encoding="utf-8")).get("RepetitionTime", tr))
@@ -535,20 +630,23 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
                       "vertex": np.concatenate([p[1]["vertex"] for p in parts])}
         else:
             coords = parts[0][1]
-        onset, _ = _story_onset(files["events"])
+        onset, duration = _story_onset(files["events"], task)
         first = int(np.floor(onset / tr + 1e-9))  # the first volume that holds any of the story
+        # the volumes that start before the story's end (all of them without a duration)
+        stop = responses.shape[0] if duration is None else min(responses.shape[0],
+                                                                int(np.ceil((onset + duration) / tr - 1e-9)))
         row_times = tr_times(responses.shape[0], tr, onset)
         if first >= responses.shape[0]:
             raise ToposcopeError(f"task {task!r}: the story starts at {onset:g} s, after the scan's "
                                  f"{responses.shape[0]} TRs")
         words[task] = read_story(transcripts[task], name=task)
-        data[task], times[task] = responses[first:], row_times[first:]
+        data[task], times[task] = responses[first:stop], row_times[first:stop]
         if files["confounds"] is not None:
             values, _ = _motion(files["confounds"])
             if values.shape[0] != responses.shape[0]:
                 raise ToposcopeError(f"task {task!r}: {values.shape[0]} confound rows for {responses.shape[0]} TRs "
                                      f"in {files['bold'][0].name}")
-            motion[task] = values[first:]
+            motion[task] = values[first:stop]
     if motion and len(motion) != len(chosen):
         missing = sorted(set(chosen) - set(motion))
         warnings.warn(f"no fMRIPrep confounds for {', '.join(missing)}; head motion is not reported for them",

@@ -104,4 +104,10 @@ def run(args: argparse.Namespace) -> int:
 
         for path in save_figure(plot_encoding(result), output.with_suffix(".png"), formats=("png",)):
             print(f"figure -> {path}")
+        if "hemisphere" in result.coords and "vertex" in result.coords:  # fsaverage results: r on the cortex
+            from toposcope.plot.encoding import plot_encoding_surface
+
+            surface = output.with_name(output.stem + "_surface.png")
+            for path in save_figure(plot_encoding_surface(result), surface, formats=("png",)):
+                print(f"figure -> {path}")
     return 0

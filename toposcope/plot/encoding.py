@@ -15,7 +15,11 @@ import numpy as np
 
 from toposcope._validation import ToposcopeError
 
-__all__ = ["plot_encoding"]
+__all__ = ["FSAVERAGE5_VERTICES", "plot_encoding", "plot_encoding_surface"]
+
+#: Vertices per hemisphere of fsaverage5, the mesh nilearn ships (no download).
+FSAVERAGE5_VERTICES = 10242
+HEMISPHERES = {"L": "left", "LH": "left", "LEFT": "left", "R": "right", "RH": "right", "RIGHT": "right"}
 
 
 def _with_layer(result: Any) -> Any:
@@ -123,3 +127,101 @@ def _sheet_panels(data: Any, r: np.ndarray, ax_r: Any, ax_count: Any) -> None:
         ax_count.set_xlabel("sheet x")
     else:
         ax_count.set_axis_off()
+
+
+def _surface_values(result: Any, variable: str) -> tuple[dict[str, np.ndarray], bool]:
+    """Per hemisphere, the variable at fsaverage5's vertices (NaN where the result has none)."""
+    hemisphere = np.asarray([HEMISPHERES.get(str(h).upper(), "") for h in result["hemisphere"].values])
+    unknown = sorted({str(h) for h, name in zip(result["hemisphere"].values, hemisphere) if not name})
+    if unknown:
+        raise ToposcopeError(f"hemisphere labels {unknown} are not L/R (or lh/rh, left/right)")
+    vertex = np.asarray(result["vertex"].values, dtype=np.int64)
+    values = np.asarray(result[variable].values, dtype=np.float64)
+    # FreeSurfer's icosahedral meshes are nested: fsaverage5's vertices are the first 10,242 of
+    # fsaverage6 (40,962) and fsaverage (163,842), so finer results are shown at those vertices.
+    finer = bool(vertex.max() >= FSAVERAGE5_VERTICES)
+    maps = {}
+    for name in ("left", "right"):
+        keep = (hemisphere == name) & (vertex < FSAVERAGE5_VERTICES)
+        surface = np.full(FSAVERAGE5_VERTICES, np.nan)
+        surface[vertex[keep]] = values[keep]
+        maps[name] = surface
+    if not any(np.isfinite(m).any() for m in maps.values()):
+        raise ToposcopeError("no voxel of the result lies on fsaverage vertices (coords 'vertex' < 10242 or of a "
+                             "finer fsaverage); the surface plot needs fsaverage results")
+    return maps, finer
+
+
+def plot_encoding_surface(result: Any, variable: str = "r", *, layer: str | None = None,
+                          threshold: float | None = None, vmax: float | None = None,
+                          title: str | None = None) -> Any:
+    """A per-voxel result on the inflated fsaverage cortex: both hemispheres, lateral and medial views.
+
+    Parameters
+    ----------
+    result : xr.Dataset
+        Over dim ``voxel`` with coords ``hemisphere`` (``L``/``R``) and
+        ``vertex`` (fsaverage vertex numbers, e.g. from
+        :func:`toposcope.brain.story_fmri.load_narratives`); fsaverage6 or
+        fsaverage results are shown at the fsaverage5 vertices they contain.
+    variable : str
+        The per-voxel variable to draw (``r``, ``r_norm``, ``noise_ceiling``, ``alpha``...).
+    layer : str, optional
+        With a ``layer`` dim: the layer to draw; the best (highest median ``r``) by default.
+    threshold : float, optional
+        Values with smaller magnitude are not coloured (the sulcal map shows through).
+    vmax : float, optional
+        Colour scale limit; the 99th percentile of ``|values|`` by default.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Four 3-D axes (left lateral, left medial, right lateral, right medial) and a colour bar.
+    """
+    import xarray as xr
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    if not isinstance(result, xr.Dataset) or variable not in result or "voxel" not in result[variable].dims:
+        raise ToposcopeError(f"plot_encoding_surface needs a Dataset with {variable!r} over dim 'voxel'")
+    missing = [c for c in ("hemisphere", "vertex") if c not in result.coords]
+    if missing:
+        raise ToposcopeError(f"the result has no voxel coords {', '.join(map(repr, missing))}: the surface plot "
+                             "needs fsaverage results (e.g. Narratives in space fsaverage6)")
+    if "layer" in result[variable].dims:
+        if layer is None:
+            layer = str(result["layer"].values[int(np.argmax(result["r"].median("voxel").values))])
+        result = result.sel(layer=layer)
+    try:
+        from nilearn import datasets, plotting
+    except ImportError:
+        raise ToposcopeError("the surface plot draws with nilearn: pip install nilearn") from None
+    maps, finer = _surface_values(result, variable)
+    finite = np.concatenate([m[np.isfinite(m)] for m in maps.values()])
+    vmax = float(vmax if vmax is not None else max(np.percentile(np.abs(finite), 99), 1e-12))
+    threshold = float(threshold) if threshold is not None else 1e-6 * vmax
+    # correlations are signed: a diverging map centred on 0 (near-zero r lets the sulci show through)
+    negative = bool((finite < -threshold).any()) or variable in ("r", "r_norm", "r_train")
+    mesh = datasets.load_fsaverage("fsaverage5")
+    sulcal = datasets.load_fsaverage_data(mesh="fsaverage5", mesh_type="inflated", data_type="sulcal")
+    cmap = "RdBu_r" if negative else "viridis"
+    figure = Figure(figsize=(7.2, 5.0), layout="constrained")
+    grid = figure.add_gridspec(2, 3, width_ratios=[1, 1, 0.06])
+    for row, hemi in enumerate(("left", "right")):
+        for col, view in enumerate(("lateral", "medial")):
+            ax = figure.add_subplot(grid[row, col], projection="3d")
+            plotting.plot_surf_stat_map(
+                mesh["inflated"].parts[hemi], np.nan_to_num(maps[hemi], nan=0.0), hemi=hemi, view=view,
+                bg_map=sulcal.data.parts[hemi], axes=ax, figure=figure, colorbar=False, cmap=cmap,
+                threshold=threshold, vmax=vmax, symmetric_cbar=negative)
+            ax.set_title(f"{hemi} hemisphere, {view}", fontsize=8)
+    norm = Normalize(-vmax if negative else 0.0, vmax)
+    figure.colorbar(ScalarMappable(norm, cmap), cax=figure.add_subplot(grid[:, 2]), label=variable)
+    if title is None:
+        shown = sum(int(np.isfinite(m).sum()) for m in maps.values())
+        title = (f"{variable} on fsaverage5 ({shown} vertices"
+                 f"{', the fsaverage5 vertices of a finer mesh' if finer else ''})")
+    figure.suptitle(title, fontsize=9)
+    return figure
