@@ -197,7 +197,7 @@ def plot_encoding_surface(result: Any, variable: str = "r", *, layer: str | None
     try:
         from nilearn import datasets, plotting
     except ImportError:
-        raise ToposcopeError("the surface plot draws with nilearn: pip install nilearn") from None
+        raise ToposcopeError("the surface plot draws with nilearn: pip install 'toposcope[surface]' (or nilearn)") from None
     maps, finer = _surface_values(result, variable)
     finite = np.concatenate([m[np.isfinite(m)] for m in maps.values()])
     vmax = float(vmax if vmax is not None else max(np.percentile(np.abs(finite), 99), 1e-12))
