@@ -75,8 +75,8 @@ def _figure(task: Task, data: Any) -> Any:
         from toposcope.plot.maps import plot_tmaps
 
         tmaps = data[next(iter(data.data_vars))] if "tmaps" not in data else data["tmaps"]
-        contrasts = [str(c) for c in tmaps["contrast"].values[:4]]
-        return plot_tmaps(tmaps, contrasts, suptitle=title)
+        # Every category the stimulus set has; more than fit side by side wrap to further rows.
+        return plot_tmaps(tmaps, suptitle=title)
     if task.kind == "efficiency":
         from toposcope.plot.efficiency import plot_efficiency
 
