@@ -123,6 +123,10 @@ def test_every_category_is_drawn_wrapping_to_more_rows():
         rows = [ax for ax in drawn if ax.get_ylabel().startswith(layer)]
         limit = float(np.abs(seven.where(seven["layer"] == layer, drop=True).values).max())
         assert len(rows) == 2 and all(ax.get_images()[0].get_clim() == pytest.approx((-limit, limit)) for ax in rows)
+    # One row: its shared colour bar lies beneath, long enough for its label.
+    (bar,) = [ax for ax in plot_figure5a(maps["TopoNet"], contrasts=digits[:5]).axes
+              if ax.get_label() == "<colorbar>"]
+    assert bar.get_xlabel().endswith("one scale for all panels") and not bar.get_ylabel()
     with pytest.raises(ToposcopeError, match="max_columns must be a positive integer, got 0"):
         plot_tmaps(seven, max_columns=0)
 

@@ -144,7 +144,9 @@ def _panels(
     height = min(panel_size[1], panel_size[0] * aspect + 0.6)
     extra = 1.2 if scale == "row" else 0.9
     n_rows = len(rows) * len(blocks)
-    figure = Figure(figsize=(panel_size[0] * width + extra, height * n_rows), layout="constrained")
+    # A single row's shared colour bar goes beneath it (see below): room for it.
+    below = 0.8 if n_rows == 1 and scale == "shared" else 0.0
+    figure = Figure(figsize=(panel_size[0] * width + extra, height * n_rows + below), layout="constrained")
     axes = figure.subplots(n_rows, width, squeeze=False)
     options = patches if isinstance(patches, Mapping) else {}
     artist, outlined = None, False
@@ -174,7 +176,10 @@ def _panels(
                 bar.set_label("Welch t (this row's scale)", fontsize=7)
                 bar.ax.tick_params(labelsize=7)
     if scale == "shared":
-        bar = figure.colorbar(artist, ax=axes.ravel().tolist(), shrink=0.8 if n_rows < 4 else 0.5)
+        # Beneath a single row: beside it, the bar is too short for its label.
+        beneath = n_rows == 1
+        bar = figure.colorbar(artist, ax=axes.ravel().tolist(), location="bottom" if beneath else "right",
+                              shrink=0.5 if beneath or n_rows >= 4 else 0.8, aspect=40 if beneath else 20)
         bar.set_label(f"{label}, one scale for all panels", fontsize=9)
         bar.ax.tick_params(labelsize=8)
     if outlined:  # say what the black lines are
