@@ -49,6 +49,18 @@ def _figure5a():
                          patches={"threshold": 6})
 
 
+def _figure5a_wrapped():
+    """Seven categories for two models: more than fit side by side, so they wrap to a second block."""
+    from toposcope.plot.maps import plot_figure5a
+
+    names = [f"digit-{d}" for d in range(7)]
+    maps = {}
+    for model, seed in (("TopoNet", 1), ("baseline", 5)):
+        planted = [_maps("layer4", 8, 16, seed + k).isel(contrast=k % 3) for k in range(7)]
+        maps[model] = xr.concat(planted, dim="contrast").assign_coords(contrast=names)
+    return plot_figure5a(maps, contrasts=names)
+
+
 def _sheet():
     from matplotlib.figure import Figure
 
@@ -98,7 +110,8 @@ def _smoothness_small_multiples():
 
 
 FIGURES = {"tmaps_two_layers": _tmaps, "figure5a": _figure5a, "sheet_scatter": _sheet,
-           "smoothness_overlay": _smoothness_overlay, "smoothness_small_multiples": _smoothness_small_multiples}
+           "smoothness_overlay": _smoothness_overlay, "smoothness_small_multiples": _smoothness_small_multiples,
+           "figure5a_wrapped": _figure5a_wrapped}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))

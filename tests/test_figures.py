@@ -83,7 +83,8 @@ def test_curves_and_tmaps_data(demo_run):
     mine = curves[(curves["model"] == "demo-topo") & (curves["layer"] == "fc1")]
     np.testing.assert_allclose(mine["correlation"], topo["correlation"].sel(layer="fc1").values, equal_nan=True)
     with xr.open_dataset(out / "figures" / "paper" / "fig5a_tmaps.nc", engine="h5netcdf") as maps:
-        assert maps.sizes["contrast"] == 6  # none of Fig. 5A's contrasts in digits: the first six shown
+        # Every digit category the stimulus set has, none dropped for width.
+        assert maps["contrast"].values.tolist() == [f"digit-{d}" for d in range(10)]
         assert {maps[v].attrs["layer"] for v in ("t_0", "t_1")} == {"fc1"}
 
 

@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 
 from toposcope._validation import ToposcopeError
-from toposcope.plot.maps import plot_figure5a, plot_tmap_pages, plot_tmaps, save_maps
+from toposcope.plot.maps import MAX_COLUMNS, plot_figure5a, plot_tmap_pages, plot_tmaps, save_maps
 
 matplotlib.use("Agg")
 
@@ -98,6 +98,37 @@ def test_figure5a_puts_baselines_beneath_and_keeps_shared_columns():
                                                          "baseline\nit\n8x12 grid"]
     clims = {ax.get_images()[0].get_clim() for ax in axes}
     assert len(clims) == 1
+
+
+def test_every_category_is_drawn_wrapping_to_more_rows():
+    digits = [f"digit-{d}" for d in range(10)]
+    maps = {"TopoNet": grid_maps(contrasts=digits, peak=30), "baseline": grid_maps(seed=3, contrasts=digits)}
+    figure = plot_figure5a(maps, contrasts=digits)
+    axes = map_axes(figure)
+    drawn = [ax for ax in axes if ax.get_images()]
+    assert len(drawn) == 2 * 10 and len(axes) == 2 * 10  # 10 -> two blocks of 5, no empty panel
+    # Each block of 5 columns carries its titles above its first model row, in order.
+    assert [ax.get_title() for ax in axes[:5]] + [ax.get_title() for ax in axes[10:15]] == digits
+    assert [axes[i].get_ylabel().split("\n")[0] for i in (0, 5, 10, 15)] == ["TopoNet", "baseline"] * 2
+    assert max(ax.get_subplotspec().colspan.stop for ax in axes) == MAX_COLUMNS
+    assert len({ax.get_images()[0].get_clim() for ax in drawn}) == 1  # one shared scale, stated on its bar
+    # Seven over two layers: 4 + 3 columns, the eighth slot blank; per-layer scales span a layer's wrapped rows.
+    seven = xr.concat([grid_maps("v4", contrasts=digits[:7]), grid_maps("it", seed=1, contrasts=digits[:7],
+                                                                          peak=40)], dim="unit")
+    axes = map_axes(plot_tmaps(seven))
+    drawn = [ax for ax in axes if ax.get_images()]
+    assert sorted(ax.get_title() for ax in drawn if ax.get_title()) == sorted(digits[:7])
+    assert len(drawn) == 2 * 7 and len(axes) == 2 * 2 * 4 and sum(not ax.axison for ax in axes) == 2
+    for layer in ("v4", "it"):
+        rows = [ax for ax in drawn if ax.get_ylabel().startswith(layer)]
+        limit = float(np.abs(seven.where(seven["layer"] == layer, drop=True).values).max())
+        assert len(rows) == 2 and all(ax.get_images()[0].get_clim() == pytest.approx((-limit, limit)) for ax in rows)
+    # One row: its shared colour bar lies beneath, long enough for its label.
+    (bar,) = [ax for ax in plot_figure5a(maps["TopoNet"], contrasts=digits[:5]).axes
+              if ax.get_label() == "<colorbar>"]
+    assert bar.get_xlabel().endswith("one scale for all panels") and not bar.get_ylabel()
+    with pytest.raises(ToposcopeError, match="max_columns must be a positive integer, got 0"):
+        plot_tmaps(seven, max_columns=0)
 
 
 def test_save_writes_png_and_pdf(tmp_path):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -102,16 +103,50 @@ def test_results_equal_library_calls(serial_run):
     assert got.attrs["model"] == "demo/topo" and len(got.attrs["task_sha256"]) == 64
 
 
-def test_report_has_table_rows_and_figures(serial_run):
+def _tables(report: str) -> list[list[list[str]]]:
+    """The Markdown tables of a report: each a list of rows of cells, header first (separator dropped)."""
+    tables, current = [], []
+    for line in [*report.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append([cell.strip() for cell in line.strip("|").split("|")])
+        elif current:
+            tables.append([row for row in current if not set("".join(row)) <= set("-:")])
+            current = []
+    return tables
+
+
+def test_report_has_compact_tables_a_complete_csv_and_figures(serial_run):
+    from toposcope.recipes.report import metric_rows
+    from toposcope.recipes.report_tables import MAX_COLUMNS
+
     out, _ = serial_run
     report = (out / "report.md").read_text()
-    header = next(line for line in report.splitlines() if line.startswith("| model | layer |"))
-    assert "smoothness.score_toponets" in header and "topoloss.topoloss" in header
-    assert "dimensionality.effective_dimensionality" in header
-    assert "selectivity.selective digit-0 (t>10)" in header  # every analysis has its summary
+    # Every metric of every result, unrounded, in metrics.csv (linked from the report).
+    assert "[metrics.csv](metrics.csv)" in report
+    csv = pd.read_csv(out / "metrics.csv").set_index(["model", "layer"])
+    for analysis in ("topoloss", "smoothness", "dimensionality", "selectivity"):
+        for model in ("demo-topo", "demo-baseline"):
+            for layer, metrics in metric_rows(_open(out / "results" / analysis / f"{model}.nc"), analysis).items():
+                for name, value in metrics.items():
+                    assert csv.loc[(model, layer), name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    # No table wider than MAX_COLUMNS; one section per analysis, rows model x layer.
+    tables = _tables(report)
+    metric = [t for t in tables if t[0][:2] == ["model", "layer"]]
+    assert metric and all(len(t[0]) <= MAX_COLUMNS for t in tables)
+    for analysis in ("topoloss", "smoothness", "dimensionality", "selectivity"):
+        assert f"### {analysis}" in report
     for model in ("demo-topo", "demo-baseline"):
         for layer in ("conv1", "conv2", "conv3", "fc1"):
-            assert f"| {model} | {layer} | " in report
+            assert any(row[:2] == [model, layer] for t in metric for row in t[1:])
+    # Every digit category's fraction selective (in %) is in a table: selectivity's summary.
+    headers = {h for t in metric for h in t[0]}
+    assert {f"digit-{d}" for d in range(10)} <= headers and "TopoLoss" in headers and "effective dim." in headers
+    # A cell is the stored value, rounded: TopoNets smoothness of demo-topo conv1.
+    smooth = float(_open(out / "results" / "smoothness" / "demo-topo.nc")["score_toponets"].sel(layer="conv1"))
+    section = report.split("### smoothness")[1]
+    toponets = _tables(section.split("TDANN smoothness")[0])[0]
+    row = next(r for r in toponets if r[:2] == ["demo-topo", "conv1"])
+    assert toponets[0][2] == "score" and row[2] == f"{smooth:.3f}"
     assert "![smoothness demo-topo](figures/smoothness/demo-topo.png)" in report
     assert (out / "figures" / "smoothness" / "demo-topo.png").is_file()
     # The papers' figures the results allow are built and shown inline with their data linked;
@@ -121,12 +156,57 @@ def test_report_has_table_rows_and_figures(serial_run):
     assert "[smoothness_curves.csv](figures/paper/smoothness_curves.csv)" in report
     assert (out / "figures" / "paper" / "fig5a_tmaps.pdf").is_file()
     assert "- fig4_efficiency: needs efficiency results" in report
-    # The table's value is the stored one.
-    smooth = _open(out / "results" / "smoothness" / "demo-topo.nc")
-    row = next(line for line in report.splitlines() if line.startswith("| demo-topo | conv1 |"))
-    column = header.split(" | ").index("smoothness.score_toponets")
-    assert float(row.split(" | ")[column]) == pytest.approx(float(smooth["score_toponets"].sel(layer="conv1")),
-                                                            rel=1e-3)
+
+
+def test_metric_tables_split_wide_groups_and_keep_every_metric():
+    from toposcope.recipes.report_tables import MAX_COLUMNS, metric_tables
+
+    rng = np.random.default_rng(0)
+    table: dict = {}
+    fractions = [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
+    smoothness = [f"score_{k}{p}" for k in ("toponets", "tdann")
+                  for p in ("", "_chance", "_chance_low", "_chance_high", "_corrected", "_p")]
+    for model in ("topo", "base"):
+        for layer in ("conv1", "fc1"):
+            row = table.setdefault((model, layer), {})
+            row.update({f"smoothness.{n}": float(rng.uniform()) for n in smoothness + ["n_units"]})
+            row.update({f"selectivity.selective c{k} (t>10)": float(rng.uniform()) for k in range(11)})
+            row.update({f"odd.metric{k}": float(rng.uniform()) for k in range(9)})  # a kind without a layout
+        table[(model, "-")] = {f"efficiency.accuracy {f:g} pruned": float(rng.uniform()) for f in fractions}
+        table[(model, "-")]["efficiency.accuracy intact"] = 0.9
+    kinds = {"smoothness": "smoothness", "selectivity": "selectivity", "odd": "localizer", "efficiency": "efficiency"}
+    report = "\n".join(metric_tables(table, kinds, {"smoothness": 0.9}))
+    tables = _tables(report)
+    assert all(len(t[0]) <= MAX_COLUMNS for t in tables)
+    # Each metric value fills one cell (a chance band fills one with two), none lost to the width limit.
+    filled = sum(1 for t in tables for row in t[1:] for cell in row[len([h for h in t[0] if h in ("model", "layer")]):]
+                 if cell)
+    bands = sum(1 for t in tables for row in t[1:] for cell in row if cell.count(".") == 2 and "-" in cell[1:])
+    assert filled + bands == sum(len(m) for m in table.values())
+    # 11 categories -> two tables of 6 and 5 (even), in %; efficiency one row per model, no layer column.
+    selective = [t for t in tables if t[0][2:3] and t[0][2].startswith("c")]
+    assert [len(t[0]) - 2 for t in selective] == [6, 5]
+    cell = selective[0][1][2]
+    assert cell == f"{100 * table[('topo', 'conv1')]['selectivity.selective c0 (t>10)']:.1f}"
+    efficiency = [t for t in tables if t[0][0] == "model" and t[0][1] == "intact"]
+    assert efficiency and [r[0] for r in efficiency[0][1:]] == ["topo", "base"]
+    assert "90% pruned" in {h for t in tables for h in t[0]} and "chance 90% band" in report
+    assert "### odd\n\nMetrics:" in report and "metric8" in {h for t in tables for h in t[0]}
+
+
+def test_per_task_selectivity_figure_draws_every_category():
+    from types import SimpleNamespace
+
+    from toposcope.recipes.report import _figure
+
+    digits = [f"digit-{d}" for d in range(10)]
+    rows, cols = np.divmod(np.arange(32), 8)
+    t = xr.DataArray(np.random.default_rng(0).normal(0, 3, (10, 32)), dims=("contrast", "unit"), name="t",
+                     coords={"contrast": digits, "x": ("unit", cols), "y": ("unit", rows),
+                             "layer": ("unit", ["fc1"] * 32)})
+    figure = _figure(SimpleNamespace(model="m", analysis="selectivity", kind="selectivity"), t.to_dataset())
+    titles = [ax.get_title() for ax in figure.axes if ax.get_images()]
+    assert sorted(title for title in titles if title) == digits
 
 
 def test_recipe_figures_list_limits_the_paper_figures(tmp_path):

@@ -13,10 +13,7 @@ import xarray as xr
 from toposcope.figures._run import Run, Skip, is_baseline, performance, summary, write_csv
 from toposcope.figures._style import model_styles
 
-__all__ = ["FIGURES", "MAX_TMAP_COLUMNS", "competence_score"]
-
-#: Most t-map columns drawn when a run holds none of the Fig. 5A contrasts; wider figures stop being legible.
-MAX_TMAP_COLUMNS = 6
+__all__ = ["FIGURES", "competence_score"]
 
 
 def _styled_summary(run: Run) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -257,9 +254,8 @@ def _fig5a(run: Run, folder: Path) -> list[Path]:
     maps = {m: maps[m] for m in sorted(maps, key=lambda m: (styles[m].topographic, styles[m].tau or 0.0))}
     shared = [str(c) for c in next(iter(maps.values()))["contrast"].values
               if all(c in m["contrast"].values for m in maps.values())]
-    # The paper's columns first, then every other category the stimulus set has.
+    # The paper's columns first, then every other category the stimulus set has (many wrap to more rows).
     contrasts = ([c for c in FIG5A_CONTRASTS if c in shared] + [c for c in shared if c not in FIG5A_CONTRASTS])
-    contrasts = contrasts[:MAX_TMAP_COLUMNS]
     if not contrasts:
         raise Skip("the models' t-maps share no contrast")
     figure = plot_figure5a(maps, contrasts=contrasts)

@@ -28,7 +28,7 @@ from toposcope.plot.sheet import (
     save_figure,
 )
 
-__all__ = ["FIG5A_CONTRASTS", "PANEL_TITLES", "plot_figure5a", "plot_tmap_pages", "plot_tmaps", "save_maps"]
+__all__ = ["FIG5A_CONTRASTS", "MAX_COLUMNS", "PANEL_TITLES", "plot_figure5a", "plot_tmap_pages", "plot_tmaps", "save_maps"]
 
 #: TopoNets Fig. 5A columns: faces, bodies, places (the paper's "scenes"; fLOC's word), real-world size, animacy.
 FIG5A_CONTRASTS = ("faces", "bodies", "places", "small_vs_big", "big_vs_small", "animate_vs_inanimate")
@@ -44,6 +44,9 @@ PANEL_TITLES = {
     "small_vs_big": "size (small - big)",
     "animate_vs_inanimate": "animacy (anim. - inanim.)",
 }
+
+#: Most panels side by side; more contrasts wrap to further rows, so a figure stays legible at print size.
+MAX_COLUMNS = 5
 
 #: Colour-bar label of t-maps.
 T_LABEL = "selectivity t (Welch)"
@@ -97,6 +100,15 @@ def _outline(ax: Any, tmap: xr.DataArray, options: Mapping[str, Any]) -> bool:
     return False
 
 
+def _wrap(contrasts: list[str], max_columns: int) -> list[list[str]]:
+    """Split the columns into as few rows of at most ``max_columns`` as possible, evenly (10 -> 5 + 5)."""
+    if not isinstance(max_columns, int) or isinstance(max_columns, bool) or max_columns < 1:
+        raise ToposcopeError(f"max_columns must be a positive integer, got {max_columns!r}")
+    blocks = -(-len(contrasts) // max_columns)
+    width = -(-len(contrasts) // blocks)
+    return [contrasts[i:i + width] for i in range(0, len(contrasts), width)]
+
+
 def _panels(
     rows: list[tuple[str, xr.DataArray]],
     contrasts: list[str],
@@ -107,6 +119,7 @@ def _panels(
     panel_size: tuple[float, float],
     suptitle: str | None,
     scale: str = "shared",
+    max_columns: int = MAX_COLUMNS,
 ) -> Any:
     """A (rows x contrasts) grid of sheet maps, on one symmetric colour scale or one per row.
 
@@ -114,10 +127,15 @@ def _panels(
     layers compare by colour); ``scale="row"`` gives each row (layer) its own
     scale and colour bar, so an early layer with small t is not washed out by a
     late one. The first panel of each row names the sheet and carries a scale bar.
+    More contrasts than ``max_columns`` wrap: every row is drawn again beneath for
+    the next block of contrasts, each block under its own column titles, so no
+    contrast is dropped and a column still compares the rows (models, layers).
     """
     from matplotlib.figure import Figure
 
     check_option("scale", scale, ("shared", "row"))
+    blocks = _wrap(contrasts, max_columns)
+    width = len(blocks[0])
     shared = color_limits([r.sel(contrast=contrasts).values for _, r in rows], center=0.0, vmax=vmax)
     # Rows as tall as the sheets are (a 16 x 32 sheet is half as tall as wide), plus room for titles.
     first = rows[0][1]
@@ -125,30 +143,43 @@ def _panels(
               if {"x", "y"} <= set(first.coords) else 1.0)
     height = min(panel_size[1], panel_size[0] * aspect + 0.6)
     extra = 1.2 if scale == "row" else 0.9
-    figure = Figure(figsize=(panel_size[0] * len(contrasts) + extra, height * len(rows)), layout="constrained")
-    axes = figure.subplots(len(rows), len(contrasts), squeeze=False)
+    n_rows = len(rows) * len(blocks)
+    # A single row's shared colour bar goes beneath it (see below): room for it.
+    below = 0.8 if n_rows == 1 and scale == "shared" else 0.0
+    figure = Figure(figsize=(panel_size[0] * width + extra, height * n_rows + below), layout="constrained")
+    axes = figure.subplots(n_rows, width, squeeze=False)
     options = patches if isinstance(patches, Mapping) else {}
     artist, outlined = None, False
-    for i, (row_label, tmaps) in enumerate(rows):
-        low, high = shared if scale == "shared" else color_limits([tmaps.sel(contrast=contrasts).values],
-                                                                   center=0.0, vmax=vmax)
-        for j, contrast in enumerate(contrasts):
-            ax = axes[i, j]
-            tmap = tmaps.sel(contrast=contrast, drop=True)
-            title = PANEL_TITLES.get(contrast, contrast) if i == 0 else None
-            artist = plot_sheet(tmap, ax=ax, cmap=DIVERGING, vmin=low, vmax=high, title=title, colorbar=False,
-                                annotate=False)
-            if patches:
-                outlined = _outline(ax, tmap, options) or outlined
-            if j == 0:
-                ax.set_ylabel("\n".join(part for part in (row_label, describe_sheet(tmap)) if part), fontsize=8)
-                add_scale_bar(ax, tmap)
-        if scale == "row":
-            bar = figure.colorbar(artist, ax=axes[i].tolist(), shrink=0.9, aspect=12)
-            bar.set_label("Welch t (this row's scale)", fontsize=7)
-            bar.ax.tick_params(labelsize=7)
+    for b, block in enumerate(blocks):
+        for i, (row_label, tmaps) in enumerate(rows):
+            # One scale per layer over all its contrasts, so a layer's wrapped rows share it.
+            low, high = shared if scale == "shared" else color_limits([tmaps.sel(contrast=contrasts).values],
+                                                                       center=0.0, vmax=vmax)
+            line = axes[b * len(rows) + i]
+            for j, ax in enumerate(line):
+                if j >= len(block):  # the last block may be narrower
+                    ax.set_axis_off()
+                    continue
+                contrast = block[j]
+                tmap = tmaps.sel(contrast=contrast, drop=True)
+                title = PANEL_TITLES.get(contrast, contrast) if i == 0 else None
+                artist = plot_sheet(tmap, ax=ax, cmap=DIVERGING, vmin=low, vmax=high, title=title, colorbar=False,
+                                    annotate=False)
+                if patches:
+                    outlined = _outline(ax, tmap, options) or outlined
+                if j == 0:
+                    ax.set_ylabel("\n".join(part for part in (row_label, describe_sheet(tmap)) if part),
+                                  fontsize=8)
+                    add_scale_bar(ax, tmap)
+            if scale == "row":
+                bar = figure.colorbar(artist, ax=line.tolist(), shrink=0.9, aspect=12)
+                bar.set_label("Welch t (this row's scale)", fontsize=7)
+                bar.ax.tick_params(labelsize=7)
     if scale == "shared":
-        bar = figure.colorbar(artist, ax=axes.ravel().tolist(), shrink=0.8)
+        # Beneath a single row: beside it, the bar is too short for its label.
+        beneath = n_rows == 1
+        bar = figure.colorbar(artist, ax=axes.ravel().tolist(), location="bottom" if beneath else "right",
+                              shrink=0.5 if beneath or n_rows >= 4 else 0.8, aspect=40 if beneath else 20)
         bar.set_label(f"{label}, one scale for all panels", fontsize=9)
         bar.ax.tick_params(labelsize=8)
     if outlined:  # say what the black lines are
@@ -176,6 +207,7 @@ def plot_tmaps(
     panel_size: tuple[float, float] = (2.3, 2.1),
     suptitle: str | None = None,
     scale: str | None = None,
+    max_columns: int = MAX_COLUMNS,
 ) -> Any:
     """t-maps on the sheet: one row per layer, one column per contrast.
 
@@ -200,6 +232,9 @@ def plot_tmaps(
     scale : {"row", "shared"}, optional
         A colour scale per layer (the default for several layers: t grows with
         depth, and one scale would wash out the early layers) or one for all.
+    max_columns : int
+        Most contrasts side by side; more wrap into further blocks of rows
+        (every layer again, under the next contrasts' titles).
 
     Returns
     -------
@@ -210,7 +245,7 @@ def plot_tmaps(
     rows = [(layer, _one_layer(tmaps, layer)) for layer in _pick(_layers_of(tmaps), layers, "layer")]
     scale = scale or ("row" if len(rows) > 1 else "shared")
     return _panels(rows, chosen, vmax=vmax, patches=patches, label=label, panel_size=panel_size,
-                   suptitle=suptitle, scale=scale)
+                   suptitle=suptitle, scale=scale, max_columns=max_columns)
 
 
 def plot_tmap_pages(tmaps: xr.DataArray, layers_per_page: int = 6, **options: Any) -> list[Any]:
@@ -257,6 +292,7 @@ def plot_figure5a(
     label: str = T_LABEL,
     panel_size: tuple[float, float] = (2.3, 2.1),
     suptitle: str | None = None,
+    max_columns: int = MAX_COLUMNS,
 ) -> Any:
     """A TopoNets Fig. 5A-style figure: faces, bodies, places, size, animacy for one layer.
 
@@ -270,6 +306,8 @@ def plot_figure5a(
     contrasts : sequence of str
         Columns; those a model lacks (e.g. no animacy labels) are skipped, and the
         figure keeps the columns every row has.
+    max_columns : int
+        Most contrasts side by side; more wrap into further blocks of model rows.
 
     Returns
     -------
@@ -293,7 +331,7 @@ def plot_figure5a(
             f"none of the contrasts {list(contrasts)} is in every model's maps; compute them with tmaps()"
         )
     return _panels(rows, shared, vmax=vmax, patches=patches, label=label, panel_size=panel_size,
-                   suptitle=suptitle)
+                   suptitle=suptitle, max_columns=max_columns)
 
 
 def save_maps(figure: Any, path: str | Path, dpi: int = 200) -> list[Path]:

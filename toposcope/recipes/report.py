@@ -1,5 +1,5 @@
-"""``report.md`` of a recipe run: task status, a table of scalar metrics, the papers' figures and
-one figure per task inline.
+"""``report.md`` of a recipe run: task status, compact tables of scalar metrics per analysis (all of
+them in ``metrics.csv``), the papers' figures and one figure per task inline.
 
 Built from the result files alone, so a serial run and a Dask run of the same
 recipe give the same report.
@@ -75,8 +75,8 @@ def _figure(task: Task, data: Any) -> Any:
         from toposcope.plot.maps import plot_tmaps
 
         tmaps = data[next(iter(data.data_vars))] if "tmaps" not in data else data["tmaps"]
-        contrasts = [str(c) for c in tmaps["contrast"].values[:4]]
-        return plot_tmaps(tmaps, contrasts, suptitle=title)
+        # Every category the stimulus set has; more than fit side by side wrap to further rows.
+        return plot_tmaps(tmaps, suptitle=title)
     if task.kind == "efficiency":
         from toposcope.plot.efficiency import plot_efficiency
 
@@ -90,10 +90,6 @@ def _figure(task: Task, data: Any) -> Any:
 
         return plot_window_rgb(data, title=title)
     return None
-
-
-def _cell(value: float) -> str:
-    return f"{value:.4g}"
 
 
 def _paper_lines(output_dir: Path, paper: list[Path], skipped: list[str]) -> list[str]:
@@ -131,6 +127,7 @@ def write_report(recipe: Recipe, tasks: list[Task], output_dir: Path, failures: 
         lines += [str(description).strip(), ""]
     lines += ["## Tasks", "", "| analysis | model | status | result |", "|---|---|---|---|"]
     table: dict[tuple[str, str], dict[str, float]] = {}
+    levels: dict[str, float] = {}
     figure_lines: list[str] = []
     for task in tasks:
         path = output_dir / task.relative_path
@@ -141,6 +138,8 @@ def write_report(recipe: Recipe, tasks: list[Task], output_dir: Path, failures: 
             continue
         lines.append(f"| {task.analysis} | {task.model} | done | [{task.relative_path}]({task.relative_path}) |")
         data = _open(path)
+        if "level" in data.attrs:  # of the chance bands, named in the metric tables
+            levels[task.analysis] = float(data.attrs["level"])
         for layer, metrics in metric_rows(data, task.analysis).items():
             table.setdefault((task.model, layer), {}).update(metrics)
         if figures:
@@ -151,13 +150,14 @@ def write_report(recipe: Recipe, tasks: list[Task], output_dir: Path, failures: 
                     figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
                 plt.close(figure)
                 figure_lines += [f"### {task.analysis}, {task.model}", "", f"![{task.analysis} {task.model}]({relative})", ""]
-    columns = sorted({c for metrics in table.values() for c in metrics})
-    lines += ["", "## Metrics per model and layer", ""]
+    lines += ["", "## Metrics per analysis", ""]
     if table:
-        lines += ["| model | layer | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
-        for (model, layer), metrics in table.items():
-            cells = [_cell(metrics[c]) if c in metrics else "" for c in columns]
-            lines.append(f"| {model} | {layer} | " + " | ".join(cells) + " |")
+        from toposcope.recipes.report_tables import metric_tables, write_metrics_csv
+
+        csv = write_metrics_csv(table, output_dir / "metrics.csv")
+        lines += [f"Every metric, unrounded, one row per model and layer: [{csv.name}]({csv.name}).", ""]
+        kinds = {task.analysis: task.kind for task in tasks}
+        lines += metric_tables(table, kinds, levels)
     else:
         lines.append("No finished results yet.")
     if paper or skipped:
