@@ -8,12 +8,10 @@ which they do not on a flat sheet.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import xarray as xr
-from scipy.spatial.distance import cdist
+from _torus_oracle import brute_force
 
 from toposcope.analysis import _pairs
 from toposcope.analysis.smoothness import (
@@ -25,12 +23,6 @@ from toposcope.analysis.smoothness import (
 )
 from toposcope.sheet import CorticalSheet, grid_sheet, torus_sheet
 from toposcope.sheet.torus import offset_distances, torus_diameter, torus_distance_range
-
-
-def brute_force(a, b, period):
-    """The shortest distance over the nine copies of ``b`` shifted by -1, 0, +1 periods per axis."""
-    copies = [cdist(a, b + np.array([i * period[0], j * period[1]])) for i, j in itertools.product((-1, 0, 1), repeat=2)]
-    return np.min(copies, axis=0)
 
 
 def lattice(nx, ny, spacing, origin=(0.0, 0.0)):
