@@ -109,9 +109,33 @@ def _smoothness_small_multiples():
     return plot_smoothness_layers(_smoothness_layers(21), title="21 layers: one panel per layer")
 
 
+def _alignment_competence():
+    """The over-training scatter from an in-memory run: three sizes x seven steps, two benchmarks."""
+    from toposcope.figures._run import Run
+    from toposcope.figures.trajectory import alignment_figure
+
+    run = Run(Path("planted"))
+    steps = (0, 1, 8, 64, 512, 4000, 143000)
+    rng = np.random.default_rng(7)
+    for gain, size in ((0.4, "pythia-14m"), (0.7, "pythia-160m"), (1.0, "pythia-1.4b")):
+        for step in steps:
+            model = f"{size}-step{step}"
+            progress = np.log1p(step) / np.log1p(steps[-1])
+            run.attrs[model] = {"trajectory": size, "step": step}
+            accuracy = xr.Dataset({"accuracy_overall": ((), 0.5 + 0.4 * gain * progress + rng.normal(0, 0.01))})
+            run.analyses.setdefault("blimp", {})[model] = accuracy
+            for name, benchmark, offset in (("blank2014", "Blank2014-linear-shuffle", 0.05),
+                                            ("pereira2018", "Pereira2018.243sentences-linear-shuffle", 0.1)):
+                score = offset + 0.3 * gain * np.sin(2.2 * progress) + rng.normal(0, 0.01)
+                run.analyses.setdefault(name, {})[model] = xr.Dataset({"score": ((), score)},
+                                                                      attrs={"benchmark": benchmark})
+    run.kinds = {"blimp": "competence", "blank2014": "brainscore", "pereira2018": "brainscore"}
+    return alignment_figure(run)[0]
+
+
 FIGURES = {"tmaps_two_layers": _tmaps, "figure5a": _figure5a, "sheet_scatter": _sheet,
            "smoothness_overlay": _smoothness_overlay, "smoothness_small_multiples": _smoothness_small_multiples,
-           "figure5a_wrapped": _figure5a_wrapped}
+           "figure5a_wrapped": _figure5a_wrapped, "alignment_competence": _alignment_competence}
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))

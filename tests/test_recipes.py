@@ -612,3 +612,94 @@ def test_report_rows_summarise_efficiency_curves_and_selectivity():
     expected = selective_fraction(t)
     assert rows["a"]["selectivity.selective faces (t>10)"] == 0.5 == float(expected.sel(layer="a", contrast="faces"))
     assert rows["b"]["selectivity.selective places (t>10)"] == 0.5 and rows["b"]["selectivity.selective faces (t>10)"] == 1.0
+
+
+# --------------------------------------------------------------------------- brainscore on localized units
+def _planted_localizer(path: Path, layers=("h.0.mlp.c_fc", "h.1.mlp.c_fc"), n_units: int = 256) -> Path:
+    """A localizer result as `toposcope localizer` writes it: every fourth unit of each layer selective."""
+    from toposcope.io import write_netcdf
+
+    selective = np.tile(np.arange(n_units) % 4 == 1, len(layers))
+    data = xr.Dataset({"selective": ("unit", selective), "t": ("unit", selective * 5.0)},
+                      coords={"layer": ("unit", np.repeat(list(layers), n_units))}, attrs={"mask": "top_k", "top_k": 0.25})
+    return write_netcdf(data, path)
+
+
+def _brainscore_recipe(units, benchmark="Pereira2018.243sentences-linear-shuffle", layer="h.1.mlp.c_fc"):
+    return {"recipe": {"name": "localized"}, "models": [{"spec": "demo_lm"}],
+            "analyses": [{"kind": "brainscore", "benchmark": benchmark, "region_layers": {"language_system": layer},
+                          "units": units}]}
+
+
+def test_brainscore_units_are_checked_by_the_schema(tmp_path):
+    _planted_localizer(tmp_path / "loc" / "localizer.nc")
+    recipe = parse_recipe(_brainscore_recipe("loc/localizer.nc"), base_dir=tmp_path)
+    analysis = recipe.analyses[0]
+    assert analysis["units"] == str((tmp_path / "loc" / "localizer.nc").resolve())  # relative to the working folder
+    assert parse_recipe(_brainscore_recipe(str(tmp_path / "loc" / "localizer.nc"))).analyses[0]["units"] == \
+        analysis["units"]  # or absolute
+    before = expand(recipe)[0].task_sha256
+    _planted_localizer(tmp_path / "loc" / "localizer.nc", n_units=128)  # rewritten: the score must be recomputed
+    assert expand(parse_recipe(_brainscore_recipe("loc/localizer.nc"), base_dir=tmp_path))[0].task_sha256 != before
+    with pytest.raises(ToposcopeError, match=r"^\[\[analyses\]\] #1 \(brainscore\): units file 'nowhere.nc' does not "
+                                             r"exist \(relative paths are from the working folder .*\); write one "
+                                             r"with `toposcope localizer"):
+        parse_recipe(_brainscore_recipe("nowhere.nc"), base_dir=tmp_path)
+    with pytest.raises(ToposcopeError, match=r"units must be the path of a localizer result, e.g. units = "
+                                             r"\"localizer.nc\".*got \{'kind': 'localizer'\}"):
+        parse_recipe(_brainscore_recipe({"kind": "localizer"}), base_dir=tmp_path)
+    with pytest.raises(ToposcopeError, match=r"units must be the path .* got 3"):
+        parse_recipe(_brainscore_recipe(3), base_dir=tmp_path)
+    with pytest.raises(ToposcopeError, match=r"unknown key 'units' in \[\[analyses\]\] #1 \(kind 'competence'\)"):
+        parse_recipe({"models": [{"spec": "demo_lm"}],
+                      "analyses": [{"kind": "competence", "pairs": "grammar", "units": "loc/localizer.nc"}]})
+
+
+@pytest.fixture
+def _brainscore_present(monkeypatch):
+    """Brain-Score's own presence and benchmark registry are not what these tests check (it has its own env)."""
+    from toposcope.brain import _brainscore
+
+    monkeypatch.setattr(_brainscore, "require", lambda kind: None)
+    monkeypatch.setattr(_brainscore, "check_benchmark", lambda kind, name: None)
+
+
+def test_brainscore_units_are_checked_against_each_model(tmp_path, _brainscore_present):
+    from toposcope.recipes.runner import validate
+
+    good = _planted_localizer(tmp_path / "good.nc")
+    validate(parse_recipe(_brainscore_recipe(str(good))), tmp_path / "out")  # covers the mapped layer, 256 units
+    cases = {
+        _planted_localizer(tmp_path / "other.nc", layers=("h.0.mlp.c_fc",)):
+            r"units file '.*other.nc': units have no mask for layer 'h.1.mlp.c_fc'",
+        _planted_localizer(tmp_path / "short.nc", n_units=100):
+            r"units file '.*short.nc': the mask of layer 'h.1.mlp.c_fc' has 100 entries, but the layer has 256 units",
+    }
+    (tmp_path / "text.nc").write_text("not netCDF")
+    cases[tmp_path / "text.nc"] = r"units file '.*text.nc' is not a netCDF localizer result"
+    for path, message in cases.items():
+        with pytest.raises(ToposcopeError, match=r"^analysis 'brainscore' on model 'demo_lm': " + message):
+            validate(parse_recipe(_brainscore_recipe(str(path))), tmp_path / "out")
+    with pytest.raises(ToposcopeError, match=r"units restricts language benchmarks to localized units; benchmark "
+                                             r"'MajajHong2015public.IT-pls' is a vision benchmark: remove units"):
+        validate(parse_recipe(_brainscore_recipe(str(good), benchmark="MajajHong2015public.IT-pls")), tmp_path / "out")
+
+
+def test_brainscore_task_scores_the_localized_units(tmp_path, monkeypatch, _brainscore_present):
+    from toposcope.brain import brainscore_language
+    from toposcope.recipes.tasks import run_task
+
+    seen = {}
+
+    def score(subject, benchmark, region_layers, units=None):
+        # Stands in for Brain-Score's benchmark call; the masks are what toposcope would hand Brain-Score.
+        seen.update(brainscore_language.unit_masks(subject, region_layers, units))
+        return xr.Dataset({"score": ((), 0.5)}, attrs={"units": "planted"})
+
+    monkeypatch.setattr(brainscore_language, "score", score)
+    path = _planted_localizer(tmp_path / "localizer.nc")
+    task = expand(parse_recipe(_brainscore_recipe(str(path))))[0]
+    written = run_task(task, tmp_path / "out")
+    assert list(seen) == ["h.1.mlp.c_fc"] and np.array_equal(np.flatnonzero(seen["h.1.mlp.c_fc"]), np.arange(1, 256, 4))
+    with xr.open_dataset(written, engine="h5netcdf") as data:
+        assert float(data["score"]) == 0.5 and str(path.resolve()) in data.attrs["parameters"]

@@ -227,3 +227,161 @@ def test_recipe_revisions_expand_without_loading():
     with pytest.raises(ToposcopeError, match="tokens_per_step must be a positive integer"):
         parse_recipe({"models": [{"spec": "hf:x/y", "revisions": ["step1"], "tokens_per_step": 0}],
                       "analyses": [{"kind": "topoloss"}]})
+
+
+# --------------------------------------------------------------------------- figures from planted result files
+PLANTED_STEPS = (0, 1, 16, 1000, 143000)
+PLANTED_SIZES = {"pythia-70m": 0.7, "pythia-14m": 0.4, "pythia-1b": 1.0}  # name -> planted gain (bigger learns more)
+BENCHMARKS = {"pereira2018": "Pereira2018.243sentences-linear-shuffle", "blank2014": "Blank2014-linear-shuffle"}
+
+
+def _progress(step: int) -> float:
+    return float(np.log1p(step) / np.log1p(max(PLANTED_STEPS)))
+
+
+def planted_accuracy(size: str, step: int) -> float:
+    return 0.5 + 0.45 * PLANTED_SIZES[size] * _progress(step)
+
+
+def planted_brain_score(benchmark: str, size: str, step: int) -> float:
+    # Rises then falls a little late in training (alignment saturates before competence does).
+    offset = 0.1 if benchmark == "pereira2018" else 0.05
+    return offset + 0.3 * PLANTED_SIZES[size] * np.sin(2.2 * _progress(step))
+
+
+def planted_topoloss(size: str, step: int, layer: int) -> float:
+    return (1.0 + layer) * (1.0 - 0.8 * _progress(step) * PLANTED_SIZES[size])
+
+
+def plant_trajectory_run(out: Path, sizes=tuple(PLANTED_SIZES), steps=PLANTED_STEPS, brainscore=True) -> Path:
+    """A ``toposcope run`` folder laid out as the runner writes it: results/ANALYSIS/NAME-stepN.nc, attrs included."""
+    import json
+
+    from toposcope.io import provenance, write_netcdf
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.json").write_text(json.dumps({"name": "planted", "sha256": "0" * 64}))
+    phenomena = ["agreement", "npi"]
+    for size in sizes:
+        for step in steps:
+            model = f"{size}-step{step}"
+            extra = {"trajectory": size, "step": step, "tokens": step * 2097152}
+
+            def write(result, analysis, kind, model=model, size=size, extra=extra, **attrs):
+                write_netcdf(result, out / "results" / analysis / f"{model}.nc",
+                             provenance(model=f"hf:EleutherAI/{size}", recipe_model=model, analysis=analysis,
+                                        kind=kind, task_sha256="x", **attrs, **extra))
+
+            accuracy = planted_accuracy(size, step)
+            write(xr.Dataset({"accuracy": ("phenomenon", [accuracy - 0.01, accuracy + 0.01]),
+                              "accuracy_overall": ((), accuracy)}, coords={"phenomenon": phenomena}),
+                  "syntaxgym", "competence")
+            layers = ["layers.0.mlp.dense_h_to_4h", "layers.1.mlp.dense_h_to_4h"]
+            write(xr.Dataset({"topoloss": ("layer", [planted_topoloss(size, step, i) for i in range(2)])},
+                             coords={"layer": layers}), "topoloss", "topoloss")
+            if brainscore:
+                for analysis, benchmark in BENCHMARKS.items():
+                    value = planted_brain_score(analysis, size, step)
+                    write(xr.Dataset({"score": ((), value), "raw": ((), value * 0.4), "ceiling": ((), 0.4)}),
+                          analysis, "brainscore", benchmark=benchmark)
+    return out
+
+
+def test_trajectory_figure_draws_every_metric_per_size(tmp_path):
+    from toposcope.figures._run import load_run
+    from toposcope.figures.trajectory import metrics_figure
+
+    figure, table = metrics_figure(load_run(plant_trajectory_run(tmp_path / "out")))
+    axes = [ax for ax in figure.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in axes]
+    # One panel per metric: TopoLoss, accuracy, then each benchmark's brain score (not only the first).
+    assert titles == ["TopoLoss", "minimal-pair accuracy", "brain score: Blank2014-linear-shuffle",
+                      "brain score: Pereira2018.243sentences-linear-shuffle"]
+    sizes = ["pythia-14m", "pythia-70m", "pythia-1b"]  # by size, not by name
+    for ax, analysis in zip(axes[2:], ("blank2014", "pereira2018")):
+        assert ax.get_xscale() == "symlog" and "linear 0-1" in ax.get_xlabel()
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == sizes
+        for size in sizes:
+            assert lines[size].get_xdata().tolist() == list(PLANTED_STEPS)
+            np.testing.assert_allclose(lines[size].get_ydata(),
+                                       [planted_brain_score(analysis, size, s) for s in PLANTED_STEPS])
+    # A layered metric across sizes: each size's mean over layers, its layers thin behind it.
+    lines = axes[0].get_lines()
+    thick = {line.get_label(): line for line in lines if not line.get_label().startswith("_")}
+    assert set(thick) == {*sizes, "single layers"} and len(lines) == 3 + 3 * 2 + 1
+    np.testing.assert_allclose(thick["pythia-1b"].get_ydata(),
+                               [np.mean([planted_topoloss("pythia-1b", s, i) for i in range(2)]) for s in PLANTED_STEPS])
+    assert set(table["metric"]) == set(titles) and len(table) == 3 * 5 * (2 + 1 + 2)
+    row = table[(table["analysis"] == "pereira2018") & (table["model"] == "pythia-70m-step16")]
+    assert row["value"].item() == pytest.approx(planted_brain_score("pereira2018", "pythia-70m", 16))
+    assert row["tokens"].item() == 16 * 2097152
+
+
+def test_trajectory_figure_single_size_draws_layers(tmp_path):
+    from toposcope.figures._run import load_run
+    from toposcope.figures.trajectory import metrics_figure
+
+    figure, _ = metrics_figure(load_run(plant_trajectory_run(tmp_path / "out", sizes=("pythia-70m",))))
+    topoloss = figure.axes[0]
+    assert [line.get_label() for line in topoloss.get_lines()] == ["layers.0.mlp.dense_h_to_4h",
+                                                                   "layers.1.mlp.dense_h_to_4h"]
+    np.testing.assert_allclose(topoloss.get_lines()[1].get_ydata(),
+                               [planted_topoloss("pythia-70m", s, 1) for s in PLANTED_STEPS])
+
+
+def test_alignment_competence_scatter(tmp_path):
+    import matplotlib
+    from matplotlib.collections import PathCollection
+
+    from toposcope.figures import build_figures
+    from toposcope.figures._run import load_run
+    from toposcope.figures.trajectory import alignment_figure, size_key
+
+    out = plant_trajectory_run(tmp_path / "out")
+    figure, table = alignment_figure(load_run(out))
+    figure.draw_without_rendering()  # face colours are mapped from the step values at draw time
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == list(reversed(BENCHMARKS.values()))  # one per benchmark, by name
+    assert len(figure.axes) == len(panels) + 1 and figure.axes[-1].get_ylabel() == "training step"  # the colour bar
+    sizes = sorted(PLANTED_SIZES, key=size_key)
+    for ax, analysis in zip(panels, ("blank2014", "pereira2018")):
+        assert ax.get_xlabel() == "minimal-pair accuracy (syntaxgym)" and ax.get_ylabel() == "brain score"
+        scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+        assert [c.get_label() for c in scatters] == sizes  # one marker set per model size
+        assert len({c.get_paths()[0].vertices.tobytes() for c in scatters}) == 3  # distinct markers
+        for size, points in zip(sizes, scatters):
+            expected = [(planted_accuracy(size, s), planted_brain_score(analysis, size, s)) for s in PLANTED_STEPS]
+            np.testing.assert_allclose(points.get_offsets(), expected)
+            # Colour rises strictly with step, step 0 included, on one scale shared by every panel and size.
+            norm = points.norm
+            assert norm is scatters[0].norm and norm.vmin == 0 and norm.vmax == max(PLANTED_STEPS)
+            position = norm(np.asarray(PLANTED_STEPS, dtype=float))
+            assert np.all(np.diff(position) > 0)
+            np.testing.assert_allclose(points.get_facecolors(), matplotlib.colormaps["viridis"](position))
+    assert len(table) == 2 * 3 * 5 and set(table.columns) >= {"accuracy", "brain_score", "step", "benchmark"}
+    written = build_figures(out, figures=["alignment_competence", "trajectory_metrics"])
+    assert {p.name for p in written} == {f"{stem}.{ext}" for stem in ("alignment_competence", "trajectory_metrics")
+                                         for ext in ("png", "pdf", "csv")}
+
+
+def test_trajectory_figures_skip_without_their_inputs(tmp_path):
+    from toposcope.figures._run import Skip, load_run
+    from toposcope.figures.trajectory import alignment_figure, metrics_figure
+
+    no_brain = load_run(plant_trajectory_run(tmp_path / "a", brainscore=False))
+    with pytest.raises(Skip, match="needs competence and brainscore results"):
+        alignment_figure(no_brain)
+    one_step = load_run(plant_trajectory_run(tmp_path / "b", steps=(1000,)))
+    with pytest.raises(Skip, match="two or more steps"):
+        metrics_figure(one_step)
+    with pytest.raises(Skip, match="two or more steps"):
+        alignment_figure(one_step)
+
+
+def test_size_key_orders_model_sizes():
+    from toposcope.figures.trajectory import size_key
+
+    names = ["pythia-6.9b", "pythia-160m", "pythia-1.4b", "pythia-14m", "demo", "pythia-1b", "pythia-410m"]
+    assert sorted(names, key=size_key) == ["pythia-14m", "pythia-160m", "pythia-410m", "pythia-1b", "pythia-1.4b",
+                                           "pythia-6.9b", "demo"]

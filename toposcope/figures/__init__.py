@@ -36,6 +36,8 @@ topoformer_tgi                 Topoformer: TGI per layer, models side     tgi
                                by side (topographic vs control)
 trajectory_metrics             every metric against training step (log    a trajectory's models (steps)
                                axis), per layer or per model size
+alignment_competence           over-training study: brain score vs        competence + brainscore of a
+                               minimal-pair accuracy, coloured by step    trajectory's models (steps)
 topolm_clusters-MODEL          TopoLM: seed-grown clusters on the t-maps  clusters
                                and each cluster's S / W / J / N profile
 =============================  =========================================  ===============================

@@ -71,7 +71,7 @@ ANALYSIS_KEYS: dict[str, tuple[str, ...]] = {
     "suites": ("suites", "n_items", "test", "seed"),
     "competence": ("pairs", "bos", "scorer"),
     "clusters": ("contrast", "threshold", "min_size", "connectivity", "fwhm", "condition"),
-    "brainscore": ("benchmark", "region_layers"),
+    "brainscore": ("benchmark", "region_layers", "units"),
 }
 #: Kinds that need no stimuli (they read weights, or build their own).
 NO_STIMULI = ("topoloss", "windows", "encoding", "suites", "competence", "brainscore")
@@ -228,7 +228,7 @@ def parse_recipe(data: dict[str, Any], base_dir: str | Path = ".") -> Recipe:
     twice = _first_repeated(m["name"] for m in models)
     if twice:
         raise ToposcopeError(f"two models are both named {twice!r}; give each [[models]] a distinct name")
-    analyses = [_check_analysis(i, entry, stimuli) for i, entry in enumerate(data.get("analyses") or [])]
+    analyses = [_check_analysis(i, entry, stimuli, base_dir) for i, entry in enumerate(data.get("analyses") or [])]
     if not analyses:
         raise ToposcopeError("the recipe has no [[analyses]]; add at least one")
     twice = _first_repeated(a["name"] for a in analyses)
@@ -290,7 +290,7 @@ def _expand_model(index: int, entry: Any, base_dir: Path) -> list[dict[str, Any]
     return [{"name": base, "spec": spec, "options": options}]
 
 
-def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str, Any]:
+def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any], base_dir: Path = Path()) -> dict[str, Any]:
     where = f"[[analyses]] #{index + 1}"
     if not isinstance(entry, dict) or "kind" not in entry:
         raise ToposcopeError(f"{where} needs kind = one of {', '.join(ANALYSIS_KEYS)}")
@@ -298,6 +298,8 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
     _check_keys(f"{where} (kind {kind!r})", entry, COMMON_KEYS + ANALYSIS_KEYS[kind])
     _check_values(f"{where} ({kind})", entry)
     out = dict(entry)
+    if kind == "brainscore" and "units" in entry:
+        out["units"], out["units_sha256"] = _units_file(f"{where} (brainscore)", entry["units"], base_dir)
     out["name"] = model_label(str(entry.get("name") or kind))
     if kind in NO_STIMULI:
         if "stimuli" in entry:
@@ -311,6 +313,24 @@ def _check_analysis(index: int, entry: Any, stimuli: dict[str, Any]) -> dict[str
     if "layers" in entry and not (isinstance(entry["layers"], list) and all(isinstance(x, str) for x in entry["layers"])):
         raise ToposcopeError(f"{where}: layers must be a list of layer names, got {entry['layers']!r}")
     return out
+
+
+def _units_file(where: str, value: Any, base_dir: Path) -> tuple[str, str]:
+    """A brainscore analysis's ``units``: the localizer result's absolute path and its content hash.
+
+    The hash joins the task's identity, so scoring reruns when the localizer
+    result is rewritten (a resumed run would otherwise keep the old score).
+    """
+    if not isinstance(value, str) or not value:
+        raise ToposcopeError(f"{where}: units must be the path of a localizer result, e.g. units = "
+                             f"\"localizer.nc\" (written by `toposcope localizer`), got {value!r}")
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise ToposcopeError(f"{where}: units file {value!r} does not exist (relative paths are from the working "
+                             f"folder {str(base_dir)!r}); write one with `toposcope localizer SPEC --stimuli ... "
+                             "-o LOCALIZER.nc`")
+    return str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 #: Numeric analysis options and the values they take, checked before anything runs.

@@ -231,6 +231,8 @@ def _check_brainscore(analysis: dict[str, Any], subject: Any) -> None:
                              "{language_system = \"layers.5.mlp.dense_h_to_4h\"}")
     common.check_region_layers(subject, regions)
     kind = common.benchmark_kind(benchmark)
+    if "units" in analysis:
+        _check_units(analysis, subject, kind)
     try:
         common.require(kind)
     except ToposcopeError:
@@ -240,6 +242,32 @@ def _check_brainscore(analysis: dict[str, Any], subject: Any) -> None:
     common.check_benchmark(kind, benchmark)
 
 
+def _read_units(path: str) -> Any:
+    """The localizer result a brainscore analysis's ``units`` names, read whole (it is small) and closed."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as data:
+            return data.load()
+    except (OSError, ValueError) as error:
+        raise ToposcopeError(f"units file {path!r} is not a netCDF localizer result ({error}); write one with "
+                             "`toposcope localizer SPEC --stimuli ... -o LOCALIZER.nc`") from None
+
+
+def _check_units(analysis: dict[str, Any], subject: Any, kind: str) -> None:
+    """The localized units cover every mapped layer of this model, with one entry per unit."""
+    from toposcope.brain.brainscore_language import unit_masks
+
+    if kind != "language":
+        raise ToposcopeError(f"units restricts language benchmarks to localized units; benchmark "
+                             f"{analysis['benchmark']!r} is a vision benchmark: remove units")
+    units = _read_units(analysis["units"])
+    try:
+        unit_masks(subject, analysis["region_layers"], units)
+    except ToposcopeError as error:
+        raise ToposcopeError(f"units file {analysis['units']!r}: {error}") from None
+
+
 def _brainscore(subject, stimuli, params, cache):
     from toposcope.brain._brainscore import benchmark_kind
 
@@ -247,7 +275,8 @@ def _brainscore(subject, stimuli, params, cache):
     if benchmark_kind(params["benchmark"]) == "language":
         from toposcope.brain.brainscore_language import score
 
-        return score(subject, params["benchmark"], params["region_layers"])
+        units = _read_units(params["units"]) if "units" in params else None
+        return score(subject, params["benchmark"], params["region_layers"], units=units)
     from toposcope.brain.brainscore_vision import score
 
     return score(subject, params["benchmark"], params["region_layers"])
