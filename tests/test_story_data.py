@@ -9,7 +9,9 @@ import pytest
 from _story_tree import (
     WORDS,
     lebel_tree,
+    milkyway_tree,
     narratives_tree,
+    slumlordreach_tree,
     timed_words,
     write_gifti,
     write_hdf5,
@@ -247,6 +249,115 @@ def test_narratives_layout_names_what_is_missing(tmp_path):
         path.unlink()
     with pytest.raises(ToposcopeError, match=r"no 'sub-001_task-pieman_\*space-fsaverage6_hemi-R_desc-clean.func.gii'"):
         load_narratives(tmp_path, 1)
+
+
+def _volume_index(n, width):
+    """Responses whose every vertex holds its volume's index, so rows say which volumes were kept."""
+    return np.repeat(np.arange(n, dtype=np.float64)[:, None], width, axis=1)
+
+
+def test_narratives_slumlordreach_gives_two_stories_with_their_own_words_and_volumes(tmp_path):
+    n, tr, starts = 70, 1.5, (12.0, 60.0)
+    slumlord = (WORDS[:12], *timed_words(WORDS[:12], start=0.4, seed=1))
+    reach = (WORDS[12:30], *timed_words(WORDS[12:30], start=0.6, seed=2))
+    slumlordreach_tree(tmp_path, slumlord, reach, _volume_index(n, 3), _volume_index(n, 2), onsets=starts, tr=tr)
+    data = load_narratives(tmp_path, 1)
+    assert data.stories == ["slumlord", "reach"]
+    # the words of each story, on the clock of the scan's first story (the alignment's clock)
+    first, second = data.scans["slumlord"], data.scans["reach"]
+    assert first.words.words == tuple(WORDS[:12]) and second.words.words == tuple(WORDS[12:30])
+    aligned = np.arange(12) != 3  # the tree leaves word 3 of the alignment unplaced: it is slumlord's
+    np.testing.assert_allclose(first.words.onsets[aligned], slumlord[1][aligned])
+    np.testing.assert_allclose(second.words.onsets, reach[1] + starts[1] - starts[0])
+    assert (first.words.n_unaligned, second.words.n_unaligned) == (1, 0)
+    # the volumes of each story: from its own events row's onset to its end, never the other's
+    for scan, onset, story in ((first, starts[0], slumlord), (second, starts[1], reach)):
+        volumes = np.arange(int(onset // tr), int(np.ceil((onset + story[2][-1] + 0.5) / tr)))
+        np.testing.assert_array_equal(scan.responses[:, 0], volumes)
+        np.testing.assert_allclose(scan.tr_times, (volumes + 0.5) * tr - starts[0])
+        assert scan.words.onsets.min() >= scan.tr_times[0] - tr and scan.words.duration <= scan.tr_times[-1] + tr
+        assert scan.confounds.shape == (volumes.size, 6)
+    assert first.responses[-1, 0] < second.responses[0, 0]
+    # asked for by story or by task
+    assert load_narratives(tmp_path, 1, ["reach"]).stories == ["reach"]
+    assert load_narratives(tmp_path, 1, ["slumlordreach"]).stories == ["slumlord", "reach"]
+    np.testing.assert_array_equal(load_narratives(tmp_path, 1, ["reach"]).scans["reach"].responses, second.responses)
+    # an events file with one story row cannot be split: the error says what is missing
+    events = tmp_path / "sub-001" / "func" / "sub-001_task-slumlordreach_events.tsv"
+    events.write_text("onset\tduration\ttrial_type\tstim_file\n12.0\t9.0\tstory\tslumlordreach_audio.wav\n",
+                      encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="has 1 story row\\(s\\) but task 'slumlordreach' holds 2 stories "
+                                             "\\(slumlord, reach\\)"):
+        load_narratives(tmp_path, 1)
+    (tmp_path / "stimuli" / "gentle" / "slumlordreach" / "align.json").unlink()
+    with pytest.raises(ToposcopeError, match="story 'reach' \\(part of task 'slumlordreach'\\) has no transcript"):
+        load_narratives(tmp_path, 1, ["reach"])
+
+
+def _milkyway(tmp_path, n=40):
+    versions = {"original": (WORDS[:10], *timed_words(WORDS[:10], start=0.5, seed=3)),
+                "vodka": (WORDS[10:20], *timed_words(WORDS[10:20], start=0.5, seed=4)),
+                "synonyms": (WORDS[20:30], *timed_words(WORDS[20:30], start=0.5, seed=5))}
+    subjects = {"sub-001": ("vodka", _volume_index(n, 2), _volume_index(n, 2) + 100),
+                "sub-002": ("synonyms", _volume_index(n, 2) + 1000, _volume_index(n, 2))}
+    milkyway_tree(tmp_path, versions, subjects)
+    return versions, subjects
+
+
+def test_narratives_milkyway_pairs_each_subject_with_the_version_heard(tmp_path):
+    versions, subjects = _milkyway(tmp_path)
+    for number, (subject, (condition, lh, rh)) in enumerate(subjects.items(), start=1):
+        data = load_narratives(tmp_path, number)
+        story = f"milkyway{condition}"
+        assert data.stories == [story] and data.attrs["conditions"] == {"milkyway": condition}
+        scan = data.scans[story]
+        assert scan.words.words == tuple(versions[condition][0])
+        aligned = np.arange(10) != 3
+        np.testing.assert_allclose(scan.words.onsets[aligned], versions[condition][1][aligned])
+        stop = int(np.ceil((21.0 + max(v[2][-1] for v in versions.values()) + 0.5) / 1.5))
+        np.testing.assert_array_equal(scan.responses, np.hstack([lh, rh])[14:stop])
+        assert load_narratives(tmp_path, number, ["milkyway"]).stories == [story]
+        assert load_narratives(tmp_path, number, [story]).stories == [story]
+    with pytest.raises(ToposcopeError, match="sub-001 heard version 'vodka' of task 'milkyway'.*not 'original'"):
+        load_narratives(tmp_path, 1, ["milkywayoriginal"])
+
+
+def test_narratives_milkyway_names_what_is_missing(tmp_path):
+    _milkyway(tmp_path)
+    table = tmp_path / "participants.tsv"
+    text = table.read_text(encoding="utf-8")
+    # the events play another version than participants.tsv gives
+    events = tmp_path / "sub-001" / "func" / "sub-001_task-milkyway_events.tsv"
+    played = events.read_text(encoding="utf-8")
+    events.write_text(played.replace("milkywayvodka", "milkywayoriginal"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="plays 'milkywayoriginal_audio.wav'; the two must agree"):
+        load_narratives(tmp_path, 1)
+    events.write_text(played, encoding="utf-8")
+    table.write_text(text.replace("\tcondition\t", "\tgroup\t"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="participants.tsv' has no 'condition' column .*versions"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text.replace("pieman,milkyway", "pieman"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="does not list task 'milkyway' for sub-002"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text.replace("n/a,synonyms", "n/a,vodka,x"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="sub-002 has 2 tasks but 3 conditions"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text.replace("n/a,synonyms", "n/a,sober"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="condition for task 'milkyway' is 'sober', not one of original"):
+        load_narratives(tmp_path, 2)
+    table.write_text("\n".join(line for line in text.splitlines() if not line.startswith("sub-002")) + "\n",
+                     encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="sub-002 has no row in .*participants.tsv"):
+        load_narratives(tmp_path, 2)
+    table.unlink()
+    with pytest.raises(ToposcopeError, match="no '.*participants.tsv': task 'milkyway' was heard in versions"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text, encoding="utf-8")
+    for path in (tmp_path / "stimuli" / "gentle" / "milkywaysynonyms").iterdir():
+        path.unlink()
+    with pytest.raises(ToposcopeError, match="task 'milkyway' has no transcript .*milkywaysynonyms"):
+        load_narratives(tmp_path, 2)
+    assert load_narratives(tmp_path, 1).stories == ["milkywayvodka"]
 
 
 # --------------------------------------------------------------------------- checks when assembling
