@@ -309,7 +309,7 @@ def test_narratives_milkyway_pairs_each_subject_with_the_version_heard(tmp_path)
     for number, (subject, (condition, lh, rh)) in enumerate(subjects.items(), start=1):
         data = load_narratives(tmp_path, number)
         story = f"milkyway{condition}"
-        assert data.stories == [story] and data.attrs["conditions"] == {"milkyway": condition}
+        assert data.stories == [story] and data.attrs["conditions"] == f"milkyway={condition}"
         scan = data.scans[story]
         assert scan.words.words == tuple(versions[condition][0])
         aligned = np.arange(10) != 3

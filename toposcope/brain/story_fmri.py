@@ -827,7 +827,9 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
     return assemble(words, data, times, float(tr_used), voxel_coords=coords, confounds=motion or None,
                     confound_names=MOTION if motion else (),
                     attrs={"dataset": "Narratives (ds002345)", "subject": subject, "root": str(root),
-                           "space": space, "pipeline": pipeline, "conditions": conditions})
+                           "space": space, "pipeline": pipeline,
+                           # the version of each task heard in versions, as text (attrs go to netCDF)
+                           **({"conditions": ", ".join(f"{t}={c}" for t, c in conditions.items())} if conditions else {})})
 
 
 #: Layouts :func:`load_story_data` reads.
