@@ -11,7 +11,8 @@ Layouts follow the releases:
 - Narratives (OpenNeuro ds002345): ``stimuli/gentle/<task>/align.json`` and
   ``align.csv``, ``sub-NNN/func/sub-NNN_task-<task>_events.tsv``,
   ``derivatives/afni-nosmooth/sub-NNN/func/..._space-fsaverage6_hemi-{L,R}_desc-clean.func.gii``
-  and ``derivatives/fmriprep/sub-NNN/func/..._desc-confounds_regressors.tsv``;
+  and ``derivatives/fmriprep/sub-NNN/func/..._desc-confounds_regressors.tsv``; events with the
+  release's ``music`` rows before the story and word times on the audio file's clock;
   ``slumlordreach`` (two stories in one scan, one alignment) and ``milkyway``
   (one alignment per version, ``participants.tsv`` with comma-separated ``task``
   and ``condition`` columns, events naming ``stim_file``).
@@ -177,37 +178,68 @@ def write_scan(root, subject, task, lh, rh, events, tr=1.5, confounds=True, seed
                                                                                    encoding="utf-8")
 
 
-def narratives_tree(root, tasks, subject="sub-001", onset=3.0, tr=1.5, confounds=True, seed=0):
-    """``tasks``: {task: (words, onsets, offsets, lh (TRs x v), rh (TRs x v))}; the story starts ``onset`` s in."""
+#: The release's events before and at each story (the Narratives code, ``staging/compile_events.py``):
+#: the ``music`` rows (onset, duration) and the ``story`` row's onset, seconds into the scan. The audio
+#: file, named by every row's ``stim_file``, starts with the first of them.
+RELEASE_EVENTS = {
+    "pieman": ([(0.0, 13.0)], 15.0), "prettymouth": ([(0.0, 18.0)], 21.0), "milkyway": ([(0.0, 18.0)], 21.0),
+    "merlin": ([(4.5, 25.0)], 33.5), "sherlock": ([(4.5, 25.0)], 33.5), "notthefallintact": ([(4.5, 22.0)], 29.5),
+    "shapessocial": ([(4.5, 37.0)], 49.5), "tunnel": ([], 3.0), "lucy": ([], 3.0), "black": ([], 12.0),
+    "forgot": ([], 12.0), "bronx": ([], 12.0),
+}
+
+
+def release_events(task, last_offset, story_onset=None, audio=None):
+    """A task's events rows as the release writes them, for words ending ``last_offset`` s into the audio.
+
+    ``story_onset`` moves the story row alone, as the release did for sub-038 and sub-105 (audio started
+    early, music rows left where they were); the story runs to the last word's end."""
+    music, onset = RELEASE_EVENTS[task]
+    audio_start = music[0][0] if music else onset
+    audio = audio or f"{task}_audio.wav"
+    duration = round(float(last_offset) - (onset - audio_start), 3)
+    return [(m, d, "music", audio) for m, d in music] + [(onset if story_onset is None else story_onset,
+                                                             duration, "story", audio)]
+
+
+def narratives_tree(root, tasks, subject="sub-001", onset=None, tr=1.5, confounds=True, seed=0):
+    """``tasks``: {task: (words, onsets, offsets, lh (TRs x v), rh (TRs x v))}, word times on the audio
+    file's clock; events as the release writes them (:data:`RELEASE_EVENTS`), the story row moved to
+    ``onset`` s when given."""
     root = Path(root)
     for k, (task, (words, onsets, offsets, lh, rh)) in enumerate(tasks.items()):
         write_gentle(root / "stimuli" / "gentle" / task, words, onsets, offsets)
-        write_scan(root, subject, task, lh, rh, [(onset, f"{float(offsets[-1]):.3f}", "story")], tr=tr,
+        write_scan(root, subject, task, lh, rh, release_events(task, offsets[-1], onset), tr=tr,
                    confounds=confounds, seed=seed + k)
     return root
 
 
-def slumlordreach_tree(root, slumlord, reach, lh, rh, subject="sub-001", onsets=(12.0, 60.0), tr=1.5):
+def slumlordreach_tree(root, slumlord, reach, lh, rh, subject="sub-001", onsets=(29.5, 75.0), tr=1.5):
     """The release's scan of two stories: ``slumlord`` and ``reach`` are (words, onsets, offsets), each on
-    its own story's clock; one alignment on the first story's clock in ``stimuli/gentle/slumlordreach/``
-    and an events file with music before each story and one ``story`` row per story (as the release's
-    ``slumlordreach`` events: music, story, music, story, all of ``slumlordreach_audio.wav``)."""
+    its own story's clock. As in the release, one audio file holds both (music from 4.5 s of the scan,
+    slumlord at ``onsets[0]``, music, reach at ``onsets[1]``), one alignment on that file's clock is in
+    ``stimuli/gentle/slumlordreach/``, and the events have a ``music`` and a ``story`` row per story, all
+    of ``slumlordreach_audio.wav``."""
     root = Path(root)
-    shift = onsets[1] - onsets[0]
+    audio_start = 4.5
     words = list(slumlord[0]) + list(reach[0])
-    starts = np.concatenate([slumlord[1], np.asarray(reach[1]) + shift])
-    ends = np.concatenate([slumlord[2], np.asarray(reach[2]) + shift])
+    shifts = [onset - audio_start for onset in onsets]
+    starts = np.concatenate([np.asarray(slumlord[1]) + shifts[0], np.asarray(reach[1]) + shifts[1]])
+    ends = np.concatenate([np.asarray(slumlord[2]) + shifts[0], np.asarray(reach[2]) + shifts[1]])
     write_gentle(root / "stimuli" / "gentle" / "slumlordreach", words, starts, ends)
     audio = "slumlordreach_audio.wav"
-    events = [(4.5, 6.0, "music", audio), (onsets[0], round(float(slumlord[2][-1]) + 0.5, 3), "story", audio),
-              (onsets[1] - 8.0, 6.0, "music", audio), (onsets[1], round(float(reach[2][-1]) + 0.5, 3), "story", audio)]
+    events = [(audio_start, 22.0, "music", audio),
+              (onsets[0], round(float(slumlord[2][-1]) + 0.5, 3), "story", audio),
+              (onsets[1] - 25.0, 22.0, "music", audio),
+              (onsets[1], round(float(reach[2][-1]) + 0.5, 3), "story", audio)]
     write_scan(root, subject, "slumlordreach", lh, rh, events, tr=tr)
     return root
 
 
-def milkyway_tree(root, versions, subjects, onset=21.0, tr=1.5):
-    """The release's task heard in versions: ``versions`` {condition: (words, onsets, offsets)} written to
-    ``stimuli/gentle/milkyway<condition>/``; ``subjects`` {subject: (condition, lh, rh)}, each with a
+def milkyway_tree(root, versions, subjects, onset=None, tr=1.5):
+    """The release's task heard in versions: ``versions`` {condition: (words, onsets, offsets)}, times on
+    the audio file's clock, written to ``stimuli/gentle/milkyway<condition>/``; ``subjects`` {subject:
+    (condition, lh, rh)}, each with a
     pieman scan listed before milkyway in ``participants.tsv`` (task and condition columns pair up
     entry by entry, ``n/a`` where a task has no conditions) and events playing ``milkyway<condition>_audio.wav``."""
     root = Path(root)
@@ -215,10 +247,9 @@ def milkyway_tree(root, versions, subjects, onset=21.0, tr=1.5):
         write_gentle(root / "stimuli" / "gentle" / f"milkyway{condition}", words, onsets, offsets)
     rows = ["participant_id\tage\tsex\ttask\tcondition\tcomprehension"]
     for subject, (condition, lh, rh) in subjects.items():
-        audio = f"milkyway{condition}_audio.wav"
-        duration = max(float(v[2][-1]) for v in versions.values()) + 0.5
+        last = max(float(v[2][-1]) for v in versions.values()) + 0.5
         write_scan(root, subject, "milkyway", lh, rh,
-                   [(0.0, 18.0, "music", audio), (onset, round(duration, 3), "story", audio)], tr=tr)
+                   release_events("milkyway", last, onset, audio=f"milkyway{condition}_audio.wav"), tr=tr)
         rows.append(f"{subject}\t23,23\tf,f\tpieman,milkyway\tn/a,{condition}\t0.9,n/a")
     (root / "participants.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root

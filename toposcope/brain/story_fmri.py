@@ -19,7 +19,9 @@ Data set layouts, each checked for what it holds, naming what is missing:
   ``derivatives/afni-nosmooth/sub-NNN/func/sub-NNN_task-<task>_space-fsaverage6_hemi-{L,R}_desc-clean.func.gii``
   (or the ``MNI152NLin2009cAsym`` volume), ``sub-NNN/func/*_events.tsv`` (the
   story's onset in the scan) and fMRIPrep's ``desc-confounds_regressors.tsv``
-  (head motion). Volumes before the story's onset are dropped. The scan that
+  (head motion). Volumes before the story's onset are dropped. Word times are
+  on the clock of the story's audio file, which begins with the music before
+  the story where there is some (:data:`NARRATIVES_SPEECH_START`). The scan that
   holds two stories (``slumlordreach``: ``slumlord`` then ``reach``, one
   ``story`` row each in its events) comes out as two stories, and the task heard
   in versions (``milkyway``: ``original``, ``vodka``, ``synonyms``) takes the
@@ -52,6 +54,7 @@ __all__ = [
     "LEBEL",
     "MOTION",
     "NARRATIVES",
+    "NARRATIVES_SPEECH_START",
     "NARRATIVES_SPLIT",
     "NARRATIVES_VERSIONS",
     "StoryData",
@@ -61,6 +64,7 @@ __all__ = [
     "load_lebel",
     "load_narratives",
     "load_story_data",
+    "narratives_audio_start",
     "narratives_condition",
     "read_responses",
 ]
@@ -489,6 +493,53 @@ def _story_rows(events: Path, task: str) -> list[tuple[float, float | None, str]
     return sorted(found, key=lambda row: row[0])
 
 
+#: Where each task's (first) story starts in its audio file, in seconds. The release's
+#: ``<task>_audio.wav`` (the ``stim_file`` of the music row and of the story row alike) starts with
+#: the music that precedes the story, and Gentle aligned the words to that file, so
+#: ``stimuli/gentle/<task>/align.json`` times are on the audio file's clock. The values are the story
+#: row's onset minus the music row's onset in the release's events (``staging/compile_events.py``
+#: of the Narratives code; 0 where no music precedes the story): e.g. Pie Man's music plays from 0 s
+#: and its story from 15 s, and ``code/plot_stim.py`` draws Pie Man's first words at 15-23 s of the
+#: audio file. ``slumlordreach``'s second story, ``reach``, starts 965 s into the same file (its own
+#: row's onset gives it).
+NARRATIVES_SPEECH_START = {
+    "pieman": 15.0, "prettymouth": 21.0, "milkyway": 21.0, "21styear": 21.0, "slumlordreach": 25.0,
+    "notthefallintact": 25.0, "notthefalllongscram": 25.0, "notthefallshortscram": 25.0,
+    "merlin": 29.0, "sherlock": 29.0, "shapesphysical": 45.0, "shapessocial": 45.0,
+    "tunnel": 0.0, "lucy": 0.0, "piemanpni": 0.0, "bronx": 0.0, "black": 0.0, "forgot": 0.0,
+}
+
+
+def narratives_audio_start(events: Path, task: str, story_onset: float) -> float:
+    """When the task's audio file started, in seconds after the first volume (negative: before the scan).
+
+    The story row's onset minus where the story starts in the audio
+    (:data:`NARRATIVES_SPEECH_START`). The story row is the anchor, not the music row: for
+    ``sub-038`` and ``sub-105`` (``prettymouth`` and ``milkyway``) the audio was started early by
+    hand and the release moved their story rows (by -6 s and -7.5 s) but left the music rows at 0 s
+    (``staging/compile_events.py``, ``adjust_onsets``). For a task not in the table, the audio is
+    taken to start with the earliest ``music`` or story row of its events.
+
+    Parameters
+    ----------
+    events : Path
+        The scan's ``events.tsv``.
+    task : str
+        The BIDS task.
+    story_onset : float
+        Onset of the task's first story row, seconds.
+
+    Returns
+    -------
+    float
+    """
+    if task in NARRATIVES_SPEECH_START:
+        return story_onset - NARRATIVES_SPEECH_START[task]
+    onsets = [float(row["onset"]) for row in _tsv_rows(events)
+              if row.get("trial_type", "").strip() in ("music", "story", task)]
+    return min([story_onset, *onsets])
+
+
 #: Scans that hold several stories, one after another: the BIDS task and its stories in the order
 #: heard. The release names the parts in ``code/event_meta.json``, gives each its own ``story`` row
 #: in the scan's ``events.tsv``, and has one alignment for the whole scan
@@ -693,12 +744,30 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
     ``desc-clean`` responses were already cleaned of it, so it is reported,
     not regressed, by default).
 
+    Words are placed on the scan's clock as the release times them. Gentle's
+    word times are seconds into the task's audio file (``<task>_audio.wav``,
+    the ``stim_file`` of both the ``music`` and the ``story`` rows), and that
+    file starts with the music: the release's ``code/plot_stim.py`` draws
+    Pie Man's first words at 15-23 s of the file, where the events
+    (``staging/compile_events.py``) put the music at 0 s and the story at
+    15 s; ``code/get_words.py`` cuts ``slumlordreach`` at 950 s, inside the
+    music between its stories only on that clock. The audio started at the
+    story row's onset minus where the story starts in the file
+    (:func:`narratives_audio_start`, :data:`NARRATIVES_SPEECH_START`: 15 s for
+    Pie Man, 21 s for Pretty Mouth and Milky Way, 25 s for Not the Fall and
+    Slumlord, 29 s for Merlin and Sherlock, 45 s for the Shapes tasks, 0 where
+    no music plays first). A word at ``t`` s of the file falls in the volume
+    acquired ``t`` s after the audio started; the TR times (``tr_times``) are on
+    the same clock. The story row, not the music row, is the anchor, so the
+    two subjects whose story rows the release moved (``sub-038``,
+    ``sub-105``: audio started early, music rows left at 0 s) keep the shift.
+
     Two tasks are laid out differently, and are read as the release lays them out:
 
     - ``slumlordreach`` (:data:`NARRATIVES_SPLIT`): one scan, two stories. Its
       ``events.tsv`` has two ``story`` rows (slumlord first, then reach, as
       ``code/event_meta.json`` names them) and ``stimuli/gentle/slumlordreach/``
-      one alignment on the clock of the first story. Each story keeps its own
+      one alignment on the clock of the one audio file. Each story keeps its own
       volumes (its row's onset to its end) and the words that start after its
       onset and before the next story's (the release's ``code/get_words.py``
       also cuts the one alignment by time, at 950 s, between the stories).
@@ -791,7 +860,8 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
             raise ToposcopeError(f"{subject} heard version {conditions[task]!r} of task {task!r} by "
                                  f"{NARRATIVES_PARTICIPANTS} but {files['events'].name} plays {rows[0][2]!r}; "
                                  "the two must agree")
-        zero = rows[0][0]  # the transcript's clock starts at the (first) story's onset
+        # the transcript's clock is the audio file's, which starts before the story where music precedes it
+        zero = narratives_audio_start(files["events"], task, rows[0][0])
         row_times = tr_times(responses.shape[0], tr, zero)
         source = next(spec[2] for spec in specs.values() if spec[0] == task)
         if len(stories) > 1:
