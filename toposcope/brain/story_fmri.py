@@ -750,8 +750,9 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
     file starts with the music: the release's ``code/plot_stim.py`` draws
     Pie Man's first words at 15-23 s of the file, where the events
     (``staging/compile_events.py``) put the music at 0 s and the story at
-    15 s; ``code/get_words.py`` cuts ``slumlordreach`` at 950 s, inside the
-    music between its stories only on that clock. The audio started at the
+    15 s; ``code/get_words.py`` cuts ``slumlordreach`` at 950 s, which on
+    that clock falls in the music between its stories (counted from the first
+    story's onset it would fall 10 s into ``reach``). The audio started at the
     story row's onset minus where the story starts in the file
     (:func:`narratives_audio_start`, :data:`NARRATIVES_SPEECH_START`: 15 s for
     Pie Man, 21 s for Pretty Mouth and Milky Way, 25 s for Not the Fall and
