@@ -120,12 +120,14 @@ test = "story1"
 def test_encode_narratives_surface_data_also_draws_r_on_the_cortex(tmp_path, capsys):
     rng = np.random.default_rng(1)
     tasks = {}
+    # word times on each audio file's clock (Pie Man's story starts 15 s in, after music); black's audio
+    # starts 12 s into its scan
     for k, task in enumerate(["pieman", "tunnel", "lucy", "black"]):
         words = list(np.roll(WORDS * 3, 5 * k))
-        onsets, offsets = timed_words(words, start=0.5, seed=k)
-        n = int((offsets[-1] + 4.0) / 1.5) + 4
+        onsets, offsets = timed_words(words, start=15.5 if task == "pieman" else 0.5, seed=k)
+        n = int((offsets[-1] + 12.0) / 1.5) + 4
         tasks[task] = (words, onsets, offsets, rng.normal(size=(n, 5)), rng.normal(size=(n, 4)))
-    root = narratives_tree(tmp_path / "ds002345", tasks, onset=4.0, tr=1.5)
+    root = narratives_tree(tmp_path / "ds002345", tasks, tr=1.5)
     out = tmp_path / "enc.nc"
     code = main(["encode", "demo_lm", "--dataset", "narratives", "--root", str(root), "--subject", "1",
                  "--layers", "h.1.mlp.c_fc", "--context", "4", "--permutations", "0", "--windows", "2",

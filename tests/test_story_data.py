@@ -9,7 +9,9 @@ import pytest
 from _story_tree import (
     WORDS,
     lebel_tree,
+    milkyway_tree,
     narratives_tree,
+    slumlordreach_tree,
     timed_words,
     write_gifti,
     write_hdf5,
@@ -33,6 +35,7 @@ from toposcope.brain.story_fmri import (
     load_folder,
     load_lebel,
     load_narratives,
+    narratives_audio_start,
     read_responses,
 )
 
@@ -187,18 +190,21 @@ def test_lebel_layout_names_what_is_missing(tmp_path):
 def test_narratives_layout(tmp_path):
     rng = np.random.default_rng(1)
     tasks = {}
-    for k, task in enumerate(["pieman", "tunnel"]):
-        words, onsets, offsets = _story(k, start=0.3)
+    # word times on each audio file's clock: Pie Man's story starts 15 s into its file, after the music
+    for k, (task, speech) in enumerate((("pieman", 15.3), ("tunnel", 0.3))):
+        words, onsets, offsets = _story(k, start=speech)
         tasks[task] = (words, onsets, offsets, rng.normal(size=(40, 3)), rng.normal(size=(40, 2)))
-    narratives_tree(tmp_path, tasks, onset=4.0, tr=1.5)
+    narratives_tree(tmp_path, tasks, tr=1.5)
     data = load_narratives(tmp_path, 1)
     assert data.stories == ["pieman", "tunnel"] and data.tr == 1.5 and data.n_voxels == 5
     scan = data.scans["pieman"]
-    first = int(4.0 // 1.5)  # volumes before the story's onset are dropped, and those after its end
-    stop = int(np.ceil((4.0 + float(tasks["pieman"][2][-1])) / 1.5))  # events.tsv: duration = last offset
+    first = int(15.0 // 1.5)  # volumes before the story's onset are dropped, and those after its end
+    stop = int(np.ceil(float(tasks["pieman"][2][-1]) / 1.5))  # the story row ends with the last word
     assert first < stop < 40
     np.testing.assert_allclose(scan.responses, np.hstack(tasks["pieman"][3:])[first:stop].astype(np.float32))
-    np.testing.assert_allclose(scan.tr_times, (np.arange(40) + 0.5)[first:stop] * 1.5 - 4.0)
+    # the audio file (and so the words' clock) starts with the music, at the scan's start
+    np.testing.assert_allclose(scan.tr_times, (np.arange(40) + 0.5)[first:stop] * 1.5)
+    np.testing.assert_allclose(data.scans["tunnel"].tr_times[0], (2 + 0.5) * 1.5 - 3.0)
     assert data.voxel_coords["hemisphere"].tolist() == ["L"] * 3 + ["R"] * 2
     assert scan.confounds.shape == (stop - first, 6) and data.confound_names[0] == "trans_x"
     assert scan.words.n_unaligned == 1
@@ -206,14 +212,14 @@ def test_narratives_layout(tmp_path):
 
 def test_narratives_quirks_scan_lengths_excluded_scans_and_named_events(tmp_path):
     rng = np.random.default_rng(3)
-    words, onsets, offsets = _story(0, start=0.3)
+    words, onsets, offsets = _story(0, start=15.3)
     # two subjects scanned for different lengths after the same story (as merlin: 613-657 volumes)
     for subject, n in (("sub-001", 40), ("sub-002", 52)):
         narratives_tree(tmp_path, {"pieman": (words, onsets, offsets, rng.normal(size=(n, 3)), rng.normal(size=(n, 2))),
                                    "tunnel": (words, onsets, offsets, rng.normal(size=(n, 3)), rng.normal(size=(n, 2)))},
-                        subject=subject, onset=4.0)
+                        subject=subject)
     one, two = load_narratives(tmp_path, 1), load_narratives(tmp_path, 2)
-    assert one.scans["pieman"].n_trs == two.scans["pieman"].n_trs == int(np.ceil((4.0 + offsets[-1]) / 1.5)) - 2
+    assert one.scans["pieman"].n_trs == two.scans["pieman"].n_trs == int(np.ceil(offsets[-1] / 1.5)) - 10
     np.testing.assert_allclose(one.scans["pieman"].tr_times, two.scans["pieman"].tr_times)
     # the release's list of excluded scans: left out of the default tasks, an error when asked for
     (tmp_path / "code").mkdir()
@@ -227,7 +233,7 @@ def test_narratives_quirks_scan_lengths_excluded_scans_and_named_events(tmp_path
     assert load_narratives(tmp_path, 1, ["pieman"], exclude=False).stories == ["pieman"]
     # events named after the task (not 'story'); an events file with neither names what it has
     events = tmp_path / "sub-002" / "func" / "sub-002_task-tunnel_events.tsv"
-    events.write_text(f"onset\tduration\ttrial_type\n4.0\t{offsets[-1]}\ttunnel\n", encoding="utf-8")
+    events.write_text(f"onset\tduration\ttrial_type\n3.0\t{offsets[-1]}\ttunnel\n", encoding="utf-8")
     assert load_narratives(tmp_path, 2, ["tunnel"]).scans["tunnel"].n_trs == two.scans["tunnel"].n_trs
     events.write_text("onset\tduration\ttrial_type\n4.0\t10\tmusic\n", encoding="utf-8")
     with pytest.raises(ToposcopeError, match="no row with trial_type 'story' or 'tunnel' \\(it has 'music'\\)"):
@@ -247,6 +253,149 @@ def test_narratives_layout_names_what_is_missing(tmp_path):
         path.unlink()
     with pytest.raises(ToposcopeError, match=r"no 'sub-001_task-pieman_\*space-fsaverage6_hemi-R_desc-clean.func.gii'"):
         load_narratives(tmp_path, 1)
+
+
+def _volume_index(n, width):
+    """Responses whose every vertex holds its volume's index, so rows say which volumes were kept."""
+    return np.repeat(np.arange(n, dtype=np.float64)[:, None], width, axis=1)
+
+
+def test_narratives_slumlordreach_gives_two_stories_with_their_own_words_and_volumes(tmp_path):
+    n, tr, starts = 70, 1.5, (29.5, 75.0)
+    slumlord = (WORDS[:12], *timed_words(WORDS[:12], start=0.4, seed=1))
+    reach = (WORDS[12:30], *timed_words(WORDS[12:30], start=0.6, seed=2))
+    slumlordreach_tree(tmp_path, slumlord, reach, _volume_index(n, 3), _volume_index(n, 2), onsets=starts, tr=tr)
+    data = load_narratives(tmp_path, 1)
+    assert data.stories == ["slumlord", "reach"]
+    # the words of each story, on the clock of the audio file (the alignment's), which starts at 4.5 s
+    first, second = data.scans["slumlord"], data.scans["reach"]
+    assert first.words.words == tuple(WORDS[:12]) and second.words.words == tuple(WORDS[12:30])
+    aligned = np.arange(12) != 3  # the tree leaves word 3 of the alignment unplaced: it is slumlord's
+    np.testing.assert_allclose(first.words.onsets[aligned], slumlord[1][aligned] + starts[0] - 4.5)
+    np.testing.assert_allclose(second.words.onsets, reach[1] + starts[1] - 4.5)
+    assert (first.words.n_unaligned, second.words.n_unaligned) == (1, 0)
+    # the volumes of each story: from its own events row's onset to its end, never the other's
+    for scan, onset, story in ((first, starts[0], slumlord), (second, starts[1], reach)):
+        volumes = np.arange(int(onset // tr), int(np.ceil((onset + story[2][-1] + 0.5) / tr)))
+        np.testing.assert_array_equal(scan.responses[:, 0], volumes)
+        np.testing.assert_allclose(scan.tr_times, (volumes + 0.5) * tr - 4.5)
+        assert scan.words.onsets.min() >= scan.tr_times[0] - tr and scan.words.duration <= scan.tr_times[-1] + tr
+        assert scan.confounds.shape == (volumes.size, 6)
+    assert first.responses[-1, 0] < second.responses[0, 0]
+    # asked for by story or by task
+    assert load_narratives(tmp_path, 1, ["reach"]).stories == ["reach"]
+    assert load_narratives(tmp_path, 1, ["slumlordreach"]).stories == ["slumlord", "reach"]
+    np.testing.assert_array_equal(load_narratives(tmp_path, 1, ["reach"]).scans["reach"].responses, second.responses)
+    # an events file with one story row cannot be split: the error says what is missing
+    events = tmp_path / "sub-001" / "func" / "sub-001_task-slumlordreach_events.tsv"
+    events.write_text("onset\tduration\ttrial_type\tstim_file\n12.0\t9.0\tstory\tslumlordreach_audio.wav\n",
+                      encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="has 1 story row\\(s\\) but task 'slumlordreach' holds 2 stories "
+                                             "\\(slumlord, reach\\)"):
+        load_narratives(tmp_path, 1)
+    (tmp_path / "stimuli" / "gentle" / "slumlordreach" / "align.json").unlink()
+    with pytest.raises(ToposcopeError, match="story 'reach' \\(part of task 'slumlordreach'\\) has no transcript"):
+        load_narratives(tmp_path, 1, ["reach"])
+
+
+@pytest.mark.parametrize(("task", "subject", "story_onset", "word_at", "volume"), [
+    # music from 0 s, story from 15 s: the audio file starts with the scan; 20 s in is volume 13 (19.5-21 s)
+    ("pieman", "sub-001", None, 20.0, 13),
+    # music from 4.5 s, story from 33.5 s: 40 s into the file is 44.5 s into the scan, volume 29 (43.5-45 s)
+    ("merlin", "sub-001", None, 40.0, 29),
+    # the release moved sub-038's story row 6 s earlier (audio started early) and left the music row at
+    # 0 s: the file started 6 s before the scan, so 25 s into it is 19 s into the scan, volume 12 (18-19.5 s)
+    ("prettymouth", "sub-038", 15.0, 25.0, 12),
+])
+def test_narratives_places_a_planted_word_in_its_volume(tmp_path, task, subject, story_onset, word_at, volume):
+    n, tr = 60, 1.5
+    words = WORDS[:20]
+    onsets, offsets = timed_words(words, start=word_at, seed=7)  # the first word starts at word_at exactly
+    narratives_tree(tmp_path, {task: (words, onsets, offsets, _volume_index(n, 2), _volume_index(n, 1))},
+                    subject=subject, onset=story_onset, tr=tr)
+    scan = load_narratives(tmp_path, subject).scans[task]
+    assert scan.words.onsets[0] == word_at  # words stay on the audio file's clock
+    # the kept volume whose acquisition window (its TR time +- half a TR) holds the word
+    row = int(np.searchsorted(scan.tr_times - tr / 2, word_at, side="right")) - 1
+    assert scan.tr_times[row] - tr / 2 <= word_at < scan.tr_times[row] + tr / 2
+    assert scan.responses[row, 0] == volume
+
+
+def test_narratives_audio_start_of_a_task_outside_the_release_table(tmp_path):
+    # an unknown task: the audio starts with its first music or story row; a known one: from the table
+    events = tmp_path / "events.tsv"
+    events.write_text("onset\tduration\ttrial_type\n6.0\t10.0\tmusic\n18.0\t30.0\tstory\n", encoding="utf-8")
+    assert narratives_audio_start(events, "newstory", 18.0) == 6.0
+    assert narratives_audio_start(events, "sherlock", 33.5) == 4.5
+    events.write_text("onset\tduration\ttrial_type\n18.0\t30.0\tnewstory\n", encoding="utf-8")
+    assert narratives_audio_start(events, "newstory", 18.0) == 18.0
+
+
+def _milkyway(tmp_path, n=40):
+    # each version's story starts 21 s into its audio file, after the music (as in the release)
+    versions = {"original": (WORDS[:10], *timed_words(WORDS[:10], start=21.5, seed=3)),
+                "vodka": (WORDS[10:20], *timed_words(WORDS[10:20], start=21.5, seed=4)),
+                "synonyms": (WORDS[20:30], *timed_words(WORDS[20:30], start=21.5, seed=5))}
+    subjects = {"sub-001": ("vodka", _volume_index(n, 2), _volume_index(n, 2) + 100),
+                "sub-002": ("synonyms", _volume_index(n, 2) + 1000, _volume_index(n, 2))}
+    milkyway_tree(tmp_path, versions, subjects)
+    return versions, subjects
+
+
+def test_narratives_milkyway_pairs_each_subject_with_the_version_heard(tmp_path):
+    versions, subjects = _milkyway(tmp_path)
+    for number, (subject, (condition, lh, rh)) in enumerate(subjects.items(), start=1):
+        data = load_narratives(tmp_path, number)
+        story = f"milkyway{condition}"
+        assert data.stories == [story] and data.attrs["conditions"] == f"milkyway={condition}"
+        scan = data.scans[story]
+        assert scan.words.words == tuple(versions[condition][0])
+        aligned = np.arange(10) != 3
+        np.testing.assert_allclose(scan.words.onsets[aligned], versions[condition][1][aligned])
+        stop = int(np.ceil((max(v[2][-1] for v in versions.values()) + 0.5) / 1.5))
+        np.testing.assert_array_equal(scan.responses, np.hstack([lh, rh])[14:stop])
+        assert load_narratives(tmp_path, number, ["milkyway"]).stories == [story]
+        assert load_narratives(tmp_path, number, [story]).stories == [story]
+    with pytest.raises(ToposcopeError, match="sub-001 heard version 'vodka' of task 'milkyway'.*not 'original'"):
+        load_narratives(tmp_path, 1, ["milkywayoriginal"])
+
+
+def test_narratives_milkyway_names_what_is_missing(tmp_path):
+    _milkyway(tmp_path)
+    table = tmp_path / "participants.tsv"
+    text = table.read_text(encoding="utf-8")
+    # the events play another version than participants.tsv gives
+    events = tmp_path / "sub-001" / "func" / "sub-001_task-milkyway_events.tsv"
+    played = events.read_text(encoding="utf-8")
+    events.write_text(played.replace("milkywayvodka", "milkywayoriginal"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="plays 'milkywayoriginal_audio.wav'; the two must agree"):
+        load_narratives(tmp_path, 1)
+    events.write_text(played, encoding="utf-8")
+    table.write_text(text.replace("\tcondition\t", "\tgroup\t"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="participants.tsv' has no 'condition' column .*versions"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text.replace("pieman,milkyway", "pieman"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="does not list task 'milkyway' for sub-002"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text.replace("n/a,synonyms", "n/a,vodka,x"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="sub-002 has 2 tasks but 3 conditions"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text.replace("n/a,synonyms", "n/a,sober"), encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="condition for task 'milkyway' is 'sober', not one of original"):
+        load_narratives(tmp_path, 2)
+    table.write_text("\n".join(line for line in text.splitlines() if not line.startswith("sub-002")) + "\n",
+                     encoding="utf-8")
+    with pytest.raises(ToposcopeError, match="sub-002 has no row in .*participants.tsv"):
+        load_narratives(tmp_path, 2)
+    table.unlink()
+    with pytest.raises(ToposcopeError, match="no '.*participants.tsv': task 'milkyway' was heard in versions"):
+        load_narratives(tmp_path, 2)
+    table.write_text(text, encoding="utf-8")
+    for path in (tmp_path / "stimuli" / "gentle" / "milkywaysynonyms").iterdir():
+        path.unlink()
+    with pytest.raises(ToposcopeError, match="task 'milkyway' has no transcript .*milkywaysynonyms"):
+        load_narratives(tmp_path, 2)
+    assert load_narratives(tmp_path, 1).stories == ["milkywayvodka"]
 
 
 # --------------------------------------------------------------------------- checks when assembling

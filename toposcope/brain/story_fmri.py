@@ -19,7 +19,13 @@ Data set layouts, each checked for what it holds, naming what is missing:
   ``derivatives/afni-nosmooth/sub-NNN/func/sub-NNN_task-<task>_space-fsaverage6_hemi-{L,R}_desc-clean.func.gii``
   (or the ``MNI152NLin2009cAsym`` volume), ``sub-NNN/func/*_events.tsv`` (the
   story's onset in the scan) and fMRIPrep's ``desc-confounds_regressors.tsv``
-  (head motion). Volumes before the story's onset are dropped.
+  (head motion). Volumes before the story's onset are dropped. Word times are
+  on the clock of the story's audio file, which begins with the music before
+  the story where there is some (:data:`NARRATIVES_SPEECH_START`). The scan that
+  holds two stories (``slumlordreach``: ``slumlord`` then ``reach``, one
+  ``story`` row each in its events) comes out as two stories, and the task heard
+  in versions (``milkyway``: ``original``, ``vodka``, ``synonyms``) takes the
+  words of the version in the ``condition`` column of ``participants.tsv``.
 - :func:`load_folder`: any data in two plain folders: ``<story>.TextGrid|.csv|.json``
   and ``<story>.hf5|.nii.gz|.func.gii``, with the TR given.
 
@@ -48,6 +54,9 @@ __all__ = [
     "LEBEL",
     "MOTION",
     "NARRATIVES",
+    "NARRATIVES_SPEECH_START",
+    "NARRATIVES_SPLIT",
+    "NARRATIVES_VERSIONS",
     "StoryData",
     "StoryScan",
     "assemble",
@@ -55,6 +64,8 @@ __all__ = [
     "load_lebel",
     "load_narratives",
     "load_story_data",
+    "narratives_audio_start",
+    "narratives_condition",
     "read_responses",
 ]
 
@@ -465,17 +476,165 @@ def _bids_subject(subject: str | int) -> str:
     return f"sub-{int(text):03d}" if text.isdigit() else f"sub-{text}"
 
 
-def _story_onset(events: Path, task: str) -> tuple[float, float | None]:
-    """Onset (and duration) of the story in a BIDS events file, seconds: the row whose
-    ``trial_type`` is ``story`` or the task's name."""
+def _story_rows(events: Path, task: str) -> list[tuple[float, float | None, str]]:
+    """The story rows of a BIDS events file, in the order heard: (onset, duration or None, ``stim_file``),
+    seconds, from the rows whose ``trial_type`` is ``story`` or the task's name."""
     rows = _tsv_rows(events)
+    found = []
     for row in rows:
         if row.get("trial_type", "").strip() in ("story", task):
-            duration = row.get("duration", "")
-            return float(row["onset"]), (float(duration) if duration not in ("", "n/a") else None)
-    kinds = sorted({row.get("trial_type", "").strip() for row in rows})
-    raise ToposcopeError(f"events file {str(events)!r} has no row with trial_type 'story' or {task!r} "
-                         f"(it has {', '.join(map(repr, kinds)) or 'no rows'})")
+            duration = (row.get("duration") or "").strip()
+            found.append((float(row["onset"]), float(duration) if duration not in ("", "n/a") else None,
+                          (row.get("stim_file") or "").strip()))
+    if not found:
+        kinds = sorted({row.get("trial_type", "").strip() for row in rows})
+        raise ToposcopeError(f"events file {str(events)!r} has no row with trial_type 'story' or {task!r} "
+                             f"(it has {', '.join(map(repr, kinds)) or 'no rows'})")
+    return sorted(found, key=lambda row: row[0])
+
+
+#: Where each task's (first) story starts in its audio file, in seconds. The release's
+#: ``<task>_audio.wav`` (the ``stim_file`` of the music row and of the story row alike) starts with
+#: the music that precedes the story, and Gentle aligned the words to that file, so
+#: ``stimuli/gentle/<task>/align.json`` times are on the audio file's clock. The values are the story
+#: row's onset minus the music row's onset in the release's events (``staging/compile_events.py``
+#: of the Narratives code; 0 where no music precedes the story): e.g. Pie Man's music plays from 0 s
+#: and its story from 15 s, and ``code/plot_stim.py`` draws Pie Man's first words at 15-23 s of the
+#: audio file. ``slumlordreach``'s second story, ``reach``, starts 965 s into the same file (its own
+#: row's onset gives it).
+NARRATIVES_SPEECH_START = {
+    "pieman": 15.0, "prettymouth": 21.0, "milkyway": 21.0, "21styear": 21.0, "slumlordreach": 25.0,
+    "notthefallintact": 25.0, "notthefalllongscram": 25.0, "notthefallshortscram": 25.0,
+    "merlin": 29.0, "sherlock": 29.0, "shapesphysical": 45.0, "shapessocial": 45.0,
+    "tunnel": 0.0, "lucy": 0.0, "piemanpni": 0.0, "bronx": 0.0, "black": 0.0, "forgot": 0.0,
+}
+
+
+def narratives_audio_start(events: Path, task: str, story_onset: float) -> float:
+    """When the task's audio file started, in seconds after the first volume (negative: before the scan).
+
+    The story row's onset minus where the story starts in the audio
+    (:data:`NARRATIVES_SPEECH_START`). The story row is the anchor, not the music row: for
+    ``sub-038`` and ``sub-105`` (``prettymouth`` and ``milkyway``) the audio was started early by
+    hand and the release moved their story rows (by -6 s and -7.5 s) but left the music rows at 0 s
+    (``staging/compile_events.py``, ``adjust_onsets``). For a task not in the table, the audio is
+    taken to start with the earliest ``music`` or story row of its events.
+
+    Parameters
+    ----------
+    events : Path
+        The scan's ``events.tsv``.
+    task : str
+        The BIDS task.
+    story_onset : float
+        Onset of the task's first story row, seconds.
+
+    Returns
+    -------
+    float
+    """
+    if task in NARRATIVES_SPEECH_START:
+        return story_onset - NARRATIVES_SPEECH_START[task]
+    onsets = [float(row["onset"]) for row in _tsv_rows(events)
+              if row.get("trial_type", "").strip() in ("music", "story", task)]
+    return min([story_onset, *onsets])
+
+
+#: Scans that hold several stories, one after another: the BIDS task and its stories in the order
+#: heard. The release names the parts in ``code/event_meta.json``, gives each its own ``story`` row
+#: in the scan's ``events.tsv``, and has one alignment for the whole scan
+#: (``stimuli/gentle/slumlordreach/align.json``, split by time in ``code/get_words.py``).
+NARRATIVES_SPLIT = {"slumlordreach": ("slumlord", "reach")}
+#: Tasks heard in one of several versions, by condition: the BIDS task and its versions. Each
+#: version has its own alignment, ``stimuli/gentle/<task><condition>/align.json``; the condition a
+#: subject heard is in ``participants.tsv`` (and the events' ``stim_file``, ``<task><condition>_audio.wav``).
+NARRATIVES_VERSIONS = {"milkyway": ("original", "vodka", "synonyms")}
+#: The release's table of subjects: ``participant_id``, ``task`` and ``condition`` (one comma-separated
+#: entry per task the subject took part in, in the same order; ``n/a`` where a task has no conditions).
+NARRATIVES_PARTICIPANTS = "participants.tsv"
+
+
+def narratives_condition(root: Path, subject: str, task: str) -> str:
+    """The condition under which ``subject`` heard ``task``, from the release's ``participants.tsv``.
+
+    Parameters
+    ----------
+    root : Path
+        The ``ds002345`` folder.
+    subject : str
+        ``sub-NNN``.
+    task : str
+        A BIDS task, e.g. ``milkyway``.
+
+    Returns
+    -------
+    str
+        The entry of the ``condition`` column paired with ``task`` in the ``task`` column
+        (both comma-separated lists, one entry per task of the subject).
+    """
+    path = root / NARRATIVES_PARTICIPANTS
+    versions = NARRATIVES_VERSIONS.get(task, ())
+    why = f"task {task!r} was heard in versions ({', '.join(versions)}) and the one each subject heard is read from it"
+    if not path.is_file():
+        raise ToposcopeError(f"no {str(path)!r}: {why}; expected the layout of {NARRATIVES}")
+    with path.open(encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        columns = list(reader.fieldnames or [])
+        rows = list(reader)
+    missing = [c for c in ("participant_id", "task", "condition") if c not in columns]
+    if missing:
+        raise ToposcopeError(f"{str(path)!r} has no {', '.join(map(repr, missing))} column (it has "
+                             f"{', '.join(map(repr, columns)) or 'none'}): {why}")
+    row = next((r for r in rows if (r["participant_id"] or "").strip() == subject), None)
+    if row is None:
+        raise ToposcopeError(f"{subject} has no row in {str(path)!r}: {why}")
+    tasks = [t.strip() for t in (row["task"] or "").split(",")]
+    conditions = [c.strip() for c in (row["condition"] or "").split(",")]
+    if task not in tasks:
+        raise ToposcopeError(f"{str(path)!r} does not list task {task!r} for {subject} (its tasks: "
+                             f"{', '.join(tasks)}): {why}")
+    if len(conditions) != len(tasks):
+        raise ToposcopeError(f"{str(path)!r}: {subject} has {len(tasks)} tasks but {len(conditions)} conditions; "
+                             "the 'task' and 'condition' columns must pair up entry by entry")
+    condition = conditions[tasks.index(task)]
+    if versions and condition not in versions:
+        raise ToposcopeError(f"{str(path)!r}: {subject}'s condition for task {task!r} is {condition!r}, not one of "
+                             f"{', '.join(versions)}")
+    return condition
+
+
+def _story_task(name: str) -> tuple[str, int | None, str | None]:
+    """(BIDS task, part of a split scan or None, version asked for or None) of a story or task name."""
+    for task, stories in NARRATIVES_SPLIT.items():
+        if name in stories:
+            return task, stories.index(name), None
+    for task, versions in NARRATIVES_VERSIONS.items():
+        if name.startswith(task) and name[len(task):] in versions:
+            return task, None, name[len(task):]
+    return name, None, None
+
+
+def _split_words(words: StoryWords, aligned: StoryWords, starts: list[float], names: tuple[str, ...],
+                 ) -> list[StoryWords]:
+    """The words of a scan that holds several stories, cut where each story starts.
+
+    ``starts`` are the stories' onsets on the alignment's clock; a word belongs to the last story that
+    started at or before it (the release cuts its one alignment of ``slumlordreach`` by time too).
+    ``aligned`` holds only the words the aligner placed, to count the interpolated ones of each part.
+    """
+    bounds = [0, *np.searchsorted(words.onsets, starts[1:], side="left"), len(words)]
+    placed = [0, *np.searchsorted(aligned.onsets, starts[1:], side="left"), len(aligned)]
+    parts = []
+    for k, name in enumerate(names):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        n_placed = int(placed[k + 1] - placed[k])
+        if hi <= lo:
+            raise ToposcopeError(f"story {name!r} has no words between {starts[k]:g} s and "
+                                 f"{starts[k + 1] if k + 1 < len(starts) else np.inf:g} s of {words.source}; "
+                                 "check that the transcript belongs to this scan")
+        parts.append(StoryWords(name, words.words[lo:hi], words.onsets[lo:hi], words.offsets[lo:hi],
+                                n_unaligned=max(0, (hi - lo) - n_placed), source=words.source))
+    return parts
 
 
 #: The release's list of scans its authors excluded (bad data, wrong stimulus...), per task and subject.
@@ -559,8 +718,9 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
     subject : str or int
         ``sub-001``, ``"001"`` or ``1``.
     tasks : iterable of str, optional
-        Stories (BIDS tasks) to read; by default every task with a transcript
-        that this subject heard.
+        Stories or BIDS tasks to read; by default every task with a transcript
+        that this subject heard. ``slumlordreach`` stands for its two stories
+        ``slumlord`` and ``reach``; ``milkyway`` for the version the subject heard.
     space : str
         ``fsaverage6`` (both hemispheres, ``hemi-L`` then ``hemi-R``) or a volume
         space such as ``MNI152NLin2009cAsym``.
@@ -583,6 +743,42 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
     of them. Head motion is read from fMRIPrep's confounds when present (the
     ``desc-clean`` responses were already cleaned of it, so it is reported,
     not regressed, by default).
+
+    Words are placed on the scan's clock as the release times them. Gentle's
+    word times are seconds into the task's audio file (``<task>_audio.wav``,
+    the ``stim_file`` of both the ``music`` and the ``story`` rows), and that
+    file starts with the music: the release's ``code/plot_stim.py`` draws
+    Pie Man's first words at 15-23 s of the file, where the events
+    (``staging/compile_events.py``) put the music at 0 s and the story at
+    15 s; ``code/get_words.py`` cuts ``slumlordreach`` at 950 s, which on
+    that clock falls in the music between its stories (counted from the first
+    story's onset it would fall 10 s into ``reach``). The audio started at the
+    story row's onset minus where the story starts in the file
+    (:func:`narratives_audio_start`, :data:`NARRATIVES_SPEECH_START`: 15 s for
+    Pie Man, 21 s for Pretty Mouth and Milky Way, 25 s for Not the Fall and
+    Slumlord, 29 s for Merlin and Sherlock, 45 s for the Shapes tasks, 0 where
+    no music plays first). A word at ``t`` s of the file falls in the volume
+    acquired ``t`` s after the audio started; the TR times (``tr_times``) are on
+    the same clock. The story row, not the music row, is the anchor, so the
+    two subjects whose story rows the release moved (``sub-038``,
+    ``sub-105``: audio started early, music rows left at 0 s) keep the shift.
+
+    Two tasks are laid out differently, and are read as the release lays them out:
+
+    - ``slumlordreach`` (:data:`NARRATIVES_SPLIT`): one scan, two stories. Its
+      ``events.tsv`` has two ``story`` rows (slumlord first, then reach, as
+      ``code/event_meta.json`` names them) and ``stimuli/gentle/slumlordreach/``
+      one alignment on the clock of the one audio file. Each story keeps its own
+      volumes (its row's onset to its end) and the words that start after its
+      onset and before the next story's (the release's ``code/get_words.py``
+      also cuts the one alignment by time, at 950 s, between the stories).
+    - ``milkyway`` (:data:`NARRATIVES_VERSIONS`): each subject heard one of the
+      versions ``original``, ``vodka`` or ``synonyms``, read from
+      ``participants.tsv`` (columns ``participant_id``, ``task``, ``condition``;
+      :func:`narratives_condition`). The words are those of
+      ``stimuli/gentle/milkyway<condition>/``, and the story is named after the
+      version (``milkywayvodka``), so versions are never pooled. When the
+      events file has a ``stim_file`` column it must name the same version.
     """
     check_option("transcript", transcript, ("json", "csv"))
     root = check_dir("Narratives root", root, f"give the ds002345 folder; get it from {NARRATIVES}")
@@ -592,27 +788,53 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
         raise ToposcopeError(f"no transcripts at {str(gentle)!r}; expected the layout of {NARRATIVES}")
     if not (root / subject).is_dir():
         raise ToposcopeError(f"no subject folder {str(root / subject)!r}; expected the layout of {NARRATIVES}")
-    transcripts = {p.parent.name: p for p in sorted(gentle.glob(f"*/align.{transcript}"))}
+    align = f"align.{transcript}"
     heard = {m.group(1) for p in (root / subject / "func").glob(f"{subject}_task-*_events.tsv")
              if (m := re.match(rf"{subject}_task-([^_]+)_", p.name))}
-    chosen = _choose(
-        tasks, set(transcripts) & heard,
-        [(transcripts, lambda task: f"task {task!r} has no transcript {str(gentle / task / ('align.' + transcript))!r}")],
-        f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the layout of {NARRATIVES}")
+
+    def has_transcript(task: str) -> bool:
+        folders = [task + v for v in NARRATIVES_VERSIONS[task]] if task in NARRATIVES_VERSIONS else [task]
+        return any((gentle / folder / align).is_file() for folder in folders)
+
+    if tasks is None:
+        names = [story for task in sorted(heard) if has_transcript(task) for story in NARRATIVES_SPLIT.get(task, (task,))]
+        if not names:
+            raise ToposcopeError(f"{subject} heard no task with a transcript under {str(gentle)!r}; expected the "
+                                 f"layout of {NARRATIVES}")
+    else:
+        names = [story for name in tasks for story in NARRATIVES_SPLIT.get(name, (name,))]
+    # each story to read: its BIDS task, its part of a split scan, and its transcript
+    specs: dict[str, tuple[str, int | None, Path]] = {}
+    conditions: dict[str, str] = {}
+    for name in names:
+        task, part, version = _story_task(name)
+        story, folder = name, task
+        if task in NARRATIVES_VERSIONS:
+            heard_version = narratives_condition(root, subject, task)
+            if version is not None and version != heard_version:
+                raise ToposcopeError(f"{subject} heard version {heard_version!r} of task {task!r} "
+                                     f"({NARRATIVES_PARTICIPANTS}), not {version!r}; ask for {task + heard_version!r}")
+            story = folder = task + heard_version
+            conditions[task] = heard_version
+        path = gentle / folder / align
+        if not path.is_file():
+            what = f"story {story!r} (part of task {task!r})" if part is not None else f"task {name!r}"
+            raise ToposcopeError(f"{what} has no transcript {str(path)!r}")
+        specs[story] = (task, part, path)
     excluded = narratives_excluded(root) if exclude else set()
     if tasks is None and excluded:
-        dropped = [task for task in chosen if all(
+        dropped = sorted({task for task, _, _ in specs.values() if all(
             _scan_stem(path, subject, task) in excluded
-            for path in (root / subject / "func").glob(f"{subject}_task-{task}_*events.tsv"))]
+            for path in (root / subject / "func").glob(f"{subject}_task-{task}_*events.tsv"))})
         if dropped:
             warnings.warn(f"left out {', '.join(dropped)} of {subject}: excluded by the release "
                           f"({NARRATIVES_EXCLUDE})", stacklevel=2)
-            chosen = [task for task in chosen if task not in dropped]
-            if not chosen:
+            specs = {story: spec for story, spec in specs.items() if spec[0] not in dropped}
+            if not specs:
                 raise ToposcopeError(f"every scan of {subject} is excluded by the release ({NARRATIVES_EXCLUDE})")
     words, data, times, motion, coords = {}, {}, {}, {}, {}
     tr_used = None
-    for task in chosen:
+    for task in dict.fromkeys(spec[0] for spec in specs.values()):
         files = narratives_files(root, subject, task, space, pipeline, excluded)
         tr = NARRATIVES_TR
         if files["sidecar"] is not None:
@@ -630,32 +852,55 @@ def load_narratives(root: str | Path, subject: str | int, tasks: Iterable[str] |
                       "vertex": np.concatenate([p[1]["vertex"] for p in parts])}
         else:
             coords = parts[0][1]
-        onset, duration = _story_onset(files["events"], task)
-        first = int(np.floor(onset / tr + 1e-9))  # the first volume that holds any of the story
-        # the volumes that start before the story's end (all of them without a duration)
-        stop = responses.shape[0] if duration is None else min(responses.shape[0],
-                                                                int(np.ceil((onset + duration) / tr - 1e-9)))
-        row_times = tr_times(responses.shape[0], tr, onset)
-        if first >= responses.shape[0]:
-            raise ToposcopeError(f"task {task!r}: the story starts at {onset:g} s, after the scan's "
-                                 f"{responses.shape[0]} TRs")
-        words[task] = read_story(transcripts[task], name=task)
-        data[task], times[task] = responses[first:stop], row_times[first:stop]
-        if files["confounds"] is not None:
-            values, _ = _motion(files["confounds"])
-            if values.shape[0] != responses.shape[0]:
-                raise ToposcopeError(f"task {task!r}: {values.shape[0]} confound rows for {responses.shape[0]} TRs "
-                                     f"in {files['bold'][0].name}")
-            motion[task] = values[first:stop]
-    if motion and len(motion) != len(chosen):
-        missing = sorted(set(chosen) - set(motion))
+        rows = _story_rows(files["events"], task)
+        stories = NARRATIVES_SPLIT.get(task) or ((task + conditions[task],) if task in conditions else (task,))
+        if len(rows) < len(stories):
+            raise ToposcopeError(f"events file {str(files['events'])!r} has {len(rows)} story row(s) but task {task!r} "
+                                 f"holds {len(stories)} stories ({', '.join(stories)}), one row each in the order heard")
+        if task in conditions and rows[0][2] and rows[0][2] != f"{task}{conditions[task]}_audio.wav":
+            raise ToposcopeError(f"{subject} heard version {conditions[task]!r} of task {task!r} by "
+                                 f"{NARRATIVES_PARTICIPANTS} but {files['events'].name} plays {rows[0][2]!r}; "
+                                 "the two must agree")
+        # the transcript's clock is the audio file's, which starts before the story where music precedes it
+        zero = narratives_audio_start(files["events"], task, rows[0][0])
+        row_times = tr_times(responses.shape[0], tr, zero)
+        source = next(spec[2] for spec in specs.values() if spec[0] == task)
+        if len(stories) > 1:
+            whole = read_story(source, name=task)
+            placed = read_story(source, name=task, unaligned="drop")
+            starts = [onset - zero for onset, _, _ in rows[:len(stories)]]
+            story_words = dict(zip(stories, _split_words(whole, placed, starts, stories)))
+        else:
+            story_words = {stories[0]: read_story(source, name=stories[0])}
+        for story, (onset, duration, _) in zip(stories, rows):
+            if story not in specs:
+                continue  # the other story of a split scan, not asked for
+            first = int(np.floor(onset / tr + 1e-9))  # the first volume that holds any of the story
+            # the volumes that start before the story's end (all of them without a duration)
+            stop = responses.shape[0] if duration is None else min(responses.shape[0],
+                                                                    int(np.ceil((onset + duration) / tr - 1e-9)))
+            if first >= responses.shape[0]:
+                raise ToposcopeError(f"task {task!r}: story {story!r} starts at {onset:g} s, after the scan's "
+                                     f"{responses.shape[0]} TRs")
+            words[story] = story_words[story]
+            data[story], times[story] = responses[first:stop], row_times[first:stop]
+            if files["confounds"] is not None:
+                values, _ = _motion(files["confounds"])
+                if values.shape[0] != responses.shape[0]:
+                    raise ToposcopeError(f"task {task!r}: {values.shape[0]} confound rows for {responses.shape[0]} "
+                                         f"TRs in {files['bold'][0].name}")
+                motion[story] = values[first:stop]
+    if motion and len(motion) != len(words):
+        missing = sorted(set(words) - set(motion))
         warnings.warn(f"no fMRIPrep confounds for {', '.join(missing)}; head motion is not reported for them",
                       stacklevel=2)
         motion = {}
     return assemble(words, data, times, float(tr_used), voxel_coords=coords, confounds=motion or None,
                     confound_names=MOTION if motion else (),
                     attrs={"dataset": "Narratives (ds002345)", "subject": subject, "root": str(root),
-                           "space": space, "pipeline": pipeline})
+                           "space": space, "pipeline": pipeline,
+                           # the version of each task heard in versions, as text (attrs go to netCDF)
+                           **({"conditions": ", ".join(f"{t}={c}" for t, c in conditions.items())} if conditions else {})})
 
 
 #: Layouts :func:`load_story_data` reads.
