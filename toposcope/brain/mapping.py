@@ -23,8 +23,10 @@ Three methods, picked by name from :data:`METHODS`:
 
 Every method is scored by the Pearson correlation ``r`` between the voxel and
 its unit (or its prediction) over held-out images. Correlations are products of
-z-scored float32 matrices computed a block of units at a time, so memory stays at
-one voxel x block slab (plus, for ``one_to_one``, a few dozen candidates per voxel).
+z-scored float32 matrices computed a block of units at a time against a block of
+voxels at a time, so memory beyond the inputs stays at one voxel x block slab and
+two stimulus x block blocks (plus, for ``one_to_one``, a few dozen candidates per
+voxel); neither input is copied whole.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ CANDIDATE_BUDGET = 40_000_000
 MERGE_ROWS = 512
 #: Columns squared at a time when scaling a block to unit length (bounds that temporary).
 NORM_COLUMNS = 256
+#: Stimuli copied into the voxel block buffer at a time (bounds that copy's temporary).
+GATHER_ROWS = 512
 #: Stimuli checked for NaN and inf at a time (bounds the check's boolean temporary).
 FINITE_ROWS = 256
 
@@ -159,16 +163,20 @@ def correlations(x: np.ndarray, y: np.ndarray, block_size: int = 2048,
     y_scale = np.empty(n_voxels, dtype=np.float32)
     for voxels in voxel_blocks:
         y_mean[voxels], y_scale[voxels] = _centre_and_scale(_rows_as_float32(y, rows, voxels))
+    # One buffer holds each voxel block in turn (filling it a few rows at a time),
+    # sparing a fresh block-sized allocation per voxel block and unit block.
+    zy_buffer = np.empty((len(rows), min(block_size, n_voxels)), dtype=np.float32)
     for start in range(0, x.shape[1], block_size):
         units = slice(start, min(x.shape[1], start + block_size))
         zx = _unit_columns(_rows_as_float32(x, rows, units), copy=False)
         r = np.empty((n_voxels, units.stop - units.start), dtype=np.float32)
         for voxels in voxel_blocks:
-            zy = _rows_as_float32(y, rows, voxels)
+            zy = zy_buffer[:, :voxels.stop - voxels.start]
+            for first in range(0, len(rows), GATHER_ROWS):
+                zy[first:first + GATHER_ROWS] = y[rows[first:first + GATHER_ROWS], voxels]
             zy -= y_mean[voxels]
             zy /= y_scale[voxels]
             np.matmul(zy.T, zx, out=r[voxels])
-            del zy
         del zx
         yield units, r
         del r
