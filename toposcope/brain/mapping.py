@@ -54,8 +54,8 @@ CANDIDATE_BUDGET = 40_000_000
 MERGE_ROWS = 512
 #: Columns squared at a time when scaling a block to unit length (bounds that temporary).
 NORM_COLUMNS = 256
-#: Stimuli copied into the voxel block buffer at a time (bounds that copy's temporary).
-GATHER_ROWS = 512
+#: Stimuli copied into the voxel block buffer at a time (a part that stays in cache).
+GATHER_ROWS = 128
 #: Stimuli checked for NaN and inf at a time (bounds the check's boolean temporary).
 FINITE_ROWS = 256
 
@@ -163,8 +163,10 @@ def correlations(x: np.ndarray, y: np.ndarray, block_size: int = 2048,
     y_scale = np.empty(n_voxels, dtype=np.float32)
     for voxels in voxel_blocks:
         y_mean[voxels], y_scale[voxels] = _centre_and_scale(_rows_as_float32(y, rows, voxels))
-    # One buffer holds each voxel block in turn (filling it a few rows at a time),
-    # sparing a fresh block-sized allocation per voxel block and unit block.
+    # One buffer holds each voxel block in turn, sparing a fresh block-sized allocation
+    # per voxel block and unit block. It is filled a few stimuli at a time, each part
+    # standardised while it is still in cache: the voxels are re-read once per unit
+    # block, so this pass must cost little beside the product.
     zy_buffer = np.empty((len(rows), min(block_size, n_voxels)), dtype=np.float32)
     for start in range(0, x.shape[1], block_size):
         units = slice(start, min(x.shape[1], start + block_size))
@@ -173,9 +175,9 @@ def correlations(x: np.ndarray, y: np.ndarray, block_size: int = 2048,
         for voxels in voxel_blocks:
             zy = zy_buffer[:, :voxels.stop - voxels.start]
             for first in range(0, len(rows), GATHER_ROWS):
-                zy[first:first + GATHER_ROWS] = y[rows[first:first + GATHER_ROWS], voxels]
-            zy -= y_mean[voxels]
-            zy /= y_scale[voxels]
+                part = np.asarray(y[rows[first:first + GATHER_ROWS], voxels], dtype=np.float32)
+                part -= y_mean[voxels]
+                np.divide(part, y_scale[voxels], out=zy[first:first + GATHER_ROWS])
             np.matmul(zy.T, zx, out=r[voxels])
         del zx
         yield units, r
