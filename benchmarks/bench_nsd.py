@@ -14,7 +14,9 @@ peak RSS (the process's own ``VmHWM``) is inputs + mapping only. Targets: under 
 minutes on 2 cores, and a peak RSS under 2 GB at the full size. The floor of the
 memory is the inputs themselves (printed beside the peak); the dense float64
 voxel x unit cost matrix that :func:`scipy.optimize.linear_sum_assignment` needs
-is printed too (1.9 GiB at the full size). ``--check-dense`` also runs that dense
+is printed too (1.9 GiB at the full size). ``imports_mb`` is the process before
+loading the data (interpreter and libraries) and ``working_mb`` what the mapping
+adds to it and the inputs at its peak. ``--check-dense`` also runs that dense
 solve in its own process and prints its time and peak, and whether both gave the
 same assignment.
 
@@ -60,6 +62,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
+def rss_mb() -> float:
+    """Resident set size of this process now, in MiB (``VmRSS``)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def make_data(folder: Path, args: argparse.Namespace, seed: int = 0) -> None:
     """Write units (images, units), voxels (images, voxels) and the planted map as .npy files."""
     import numpy as np
@@ -82,8 +93,10 @@ def child(folder: Path, args: argparse.Namespace) -> dict:
     import scipy.optimize
     import xarray as xr
 
+    from toposcope.brain import mapping
     from toposcope.brain.nsd import map_units_to_voxels
 
+    imports_mb = rss_mb()  # the interpreter and libraries, before any data
     units, voxels = np.load(folder / "units.npy"), np.load(folder / "voxels.npy")
     planted = np.load(folder / "planted.npy")
     n_images, n_units = units.shape
@@ -95,8 +108,6 @@ def child(folder: Path, args: argparse.Namespace) -> dict:
         "stimulus_id": ("stimulus", ids), "shared": ("stimulus", np.arange(n_images) < args.shared),
         "n_trials": ("stimulus", np.full(n_images, 3)), "ncsnr": ("voxel", np.full(voxels.shape[1], 0.5))})
     inputs_mb = (units.nbytes + voxels.nbytes) / 2**20
-
-    from toposcope.brain import mapping
 
     timings = {"assignment_s": 0.0, "passes": 0}
     if args.dense:  # the reference: the dense float64 cost matrix and linear_sum_assignment
@@ -129,7 +140,8 @@ def child(folder: Path, args: argparse.Namespace) -> dict:
         "assignment_s": round(assignment, 1), "correlation_passes": timings["passes"],
         "candidate_pairs": timings.get("candidate_pairs", 0),
         "correlation_and_scoring_s": round(total - assignment, 1),
-        "peak_rss_mb": round(peak_rss_mb()), "inputs_mb": round(inputs_mb),
+        "peak_rss_mb": round(peak_rss_mb()), "inputs_mb": round(inputs_mb), "imports_mb": round(imports_mb),
+        "working_mb": round(peak_rss_mb() - inputs_mb - imports_mb),
         "dense_float64_cost_mb": round(voxels.shape[1] * n_units * 8 / 2**20),
         "peak_over_inputs": round(peak_rss_mb() / inputs_mb, 2),
         "planted_recovered": float(np.mean(result["unit"].values == planted)),
@@ -177,7 +189,8 @@ def main() -> None:
         "train_images": args.images - args.shared, "test_images": args.shared, "threads": args.threads,
         "latent": args.latent, "unit_noise": args.unit_noise, **measured,
         "target_s": 300, "pass": measured["time_s"] < 300,
-        "target_peak_rss_mb": 2048, "pass_memory": measured["peak_rss_mb"] < 2048,
+        # The target is 2 GB (decimal), i.e. 1,907 MiB.
+        "target_peak_rss_mb": round(2e9 / 2**20), "pass_memory": measured["peak_rss_mb"] < 2e9 / 2**20,
     }))
 
 

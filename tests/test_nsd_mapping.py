@@ -214,6 +214,39 @@ def test_bad_arrays():
 
 
 
+# --------------------------------------------------------------------------- streamed correlations
+def test_correlations_equal_pearson_over_the_chosen_rows():
+    """Blocks smaller than both sides, a row subset, offset means and a constant column: numpy's corrcoef."""
+    rng = np.random.default_rng(4)
+    x = (3.0 * rng.standard_normal((90, 23)) + 40.0).astype(np.float32)
+    y = (rng.standard_normal((90, 17)) - 25.0).astype(np.float32)
+    x[:, 5] = 7.0
+    rows = np.sort(rng.choice(90, 70, replace=False))
+    got = np.concatenate([r for _, r in correlations(x, y, block_size=4, rows=rows)], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.corrcoef(y[rows].T.astype(np.float64), x[rows].T.astype(np.float64))[:17, 17:]
+    expected[:, 5] = 0.0  # a constant unit correlates 0 with everything
+    assert got.shape == (17, 23) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=2e-6)
+
+
+def test_correlations_hold_neither_input_whole():
+    """Memory beyond the inputs is a few blocks, not a standardised copy of the voxels."""
+    import tracemalloc
+
+    x, y = _latent_problem(1000, 512, 4000, 5, 1.0, seed=0)  # y: 16 MB of float32
+    rows = np.arange(100, 1000)
+    tracemalloc.start()
+    try:
+        for _, r in correlations(x, y, block_size=256, rows=rows):
+            del r
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # One unit block (0.9 MB), one voxel block (0.9 MB) and one 4000 x 256 slab (4 MB).
+    assert peak < y.nbytes / 2, f"peak {peak / 2**20:.1f} MiB"
+
+
 # --------------------------------------------------------------------------- streamed exact assignment
 def _latent_problem(n_stimuli, n_units, n_voxels, latent, unit_noise, seed, plant=True):
     """Units and voxels sharing latent factors (many near-equal candidates), optionally a planted unit each."""

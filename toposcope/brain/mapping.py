@@ -23,8 +23,10 @@ Three methods, picked by name from :data:`METHODS`:
 
 Every method is scored by the Pearson correlation ``r`` between the voxel and
 its unit (or its prediction) over held-out images. Correlations are products of
-z-scored float32 matrices computed a block of units at a time, so memory stays at
-one voxel x block slab (plus, for ``one_to_one``, a few dozen candidates per voxel).
+z-scored float32 matrices computed a block of units at a time against a block of
+voxels at a time, so memory beyond the inputs stays at one voxel x block slab and
+two stimulus x block blocks (plus, for ``one_to_one``, a few dozen candidates per
+voxel); neither input is copied whole.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ FIRST_KEEP = 64
 CANDIDATE_BUDGET = 40_000_000
 #: Rows merged into the candidates at a time (bounds the merge's temporaries).
 MERGE_ROWS = 512
+#: Columns squared at a time when scaling a block to unit length (bounds that temporary).
+NORM_COLUMNS = 256
+#: Stimuli copied into the voxel block buffer at a time (a part that stays in cache).
+GATHER_ROWS = 128
+#: Stimuli checked for NaN and inf at a time (bounds the check's boolean temporary).
+FINITE_ROWS = 256
 
 
 def noise_ceiling(ncsnr: Any, n_trials: Any) -> np.ndarray:
@@ -98,10 +106,30 @@ def _unit_columns(x: np.ndarray, copy: bool = True) -> np.ndarray:
     slice) is scaled in place, saving one copy of it at the peak.
     """
     out = np.array(x, dtype=np.float32, copy=copy or None)
-    out -= out.mean(axis=0, dtype=np.float64).astype(np.float32)
-    norm = np.linalg.norm(out, axis=0)
-    out /= np.where(norm > 0, norm, 1).astype(np.float32)
+    _, scale = _centre_and_scale(out)
+    out /= scale
     return out
+
+
+def _centre_and_scale(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre the float32 columns of ``block`` in place; return their means and lengths.
+
+    Returns
+    -------
+    mean, scale : ndarray, float32, shape (n_columns,)
+        Column means (summed in float64) and the centred columns' lengths
+        (1 for constant columns, so dividing by ``scale`` leaves them zero).
+    """
+    mean = block.mean(axis=0, dtype=np.float64).astype(np.float32)
+    block -= mean
+    # The squares are formed a few columns at a time: a temporary the size of the
+    # block would add to the peak. Each column's sum runs over the rows in the same
+    # order either way, so the lengths are the same as over the whole block.
+    norm = np.empty(block.shape[1], dtype=np.float32)
+    for start in range(0, block.shape[1], NORM_COLUMNS):
+        columns = slice(start, start + NORM_COLUMNS)
+        norm[columns] = np.linalg.norm(block[:, columns], axis=0)
+    return mean, np.where(norm > 0, norm, 1).astype(np.float32)
 
 
 def correlations(x: np.ndarray, y: np.ndarray, block_size: int = 2048,
@@ -113,10 +141,11 @@ def correlations(x: np.ndarray, y: np.ndarray, block_size: int = 2048,
     x : ndarray, shape (n_stimuli, n_units)
     y : ndarray, shape (n_stimuli, n_voxels)
     block_size : int
-        Units per block.
+        Units per block, and voxels standardised at a time.
     rows : ndarray of int, optional
-        Stimuli to correlate over (all by default); only one block of ``x`` is
-        ever copied.
+        Stimuli to correlate over (all by default). Neither input is copied
+        whole: memory beyond them is one block of ``x``, one block of ``y`` and
+        the yielded slab.
 
     Yields
     ------
@@ -125,15 +154,39 @@ def correlations(x: np.ndarray, y: np.ndarray, block_size: int = 2048,
     r : ndarray, float32, shape (n_voxels, units.stop - units.start)
     """
     rows = np.arange(x.shape[0]) if rows is None else np.asarray(rows)
-    zy = np.array(y[rows], dtype=np.float32, copy=None)  # fancy indexing copied it already
-    # Scaled a block of columns at a time: the scaling's temporaries stay block-sized
-    # (each column's arithmetic is the same as for the whole array).
-    for start in range(0, zy.shape[1], block_size):
-        columns = slice(start, start + block_size)
-        zy[:, columns] = _unit_columns(zy[:, columns])
+    n_voxels = y.shape[1]
+    voxel_blocks = [slice(start, min(n_voxels, start + block_size)) for start in range(0, n_voxels, block_size)]
+    # The voxels' means and lengths are found once; each unit block then re-standardises
+    # the voxels a block at a time from them (the same arithmetic, so the same values),
+    # which keeps a standardised copy of every voxel (n_stimuli x n_voxels) off the peak.
+    y_mean = np.empty(n_voxels, dtype=np.float32)
+    y_scale = np.empty(n_voxels, dtype=np.float32)
+    for voxels in voxel_blocks:
+        y_mean[voxels], y_scale[voxels] = _centre_and_scale(_rows_as_float32(y, rows, voxels))
+    # One buffer holds each voxel block in turn, sparing a fresh block-sized allocation
+    # per voxel block and unit block. It is filled a few stimuli at a time, each part
+    # standardised while it is still in cache: the voxels are re-read once per unit
+    # block, so this pass must cost little beside the product.
+    zy_buffer = np.empty((len(rows), min(block_size, n_voxels)), dtype=np.float32)
     for start in range(0, x.shape[1], block_size):
         units = slice(start, min(x.shape[1], start + block_size))
-        yield units, zy.T @ _unit_columns(x[rows, units], copy=False)
+        zx = _unit_columns(_rows_as_float32(x, rows, units), copy=False)
+        r = np.empty((n_voxels, units.stop - units.start), dtype=np.float32)
+        for voxels in voxel_blocks:
+            zy = zy_buffer[:, :voxels.stop - voxels.start]
+            for first in range(0, len(rows), GATHER_ROWS):
+                part = np.asarray(y[rows[first:first + GATHER_ROWS], voxels], dtype=np.float32)
+                part -= y_mean[voxels]
+                np.divide(part, y_scale[voxels], out=zy[first:first + GATHER_ROWS])
+            np.matmul(zy.T, zx, out=r[voxels])
+        del zx
+        yield units, r
+        del r
+
+
+def _rows_as_float32(a: np.ndarray, rows: np.ndarray, columns: slice) -> np.ndarray:
+    """A private float32 copy of ``a[rows, columns]`` (fancy indexing copies already)."""
+    return np.array(a[rows, columns], dtype=np.float32, copy=None)
 
 
 def _paired_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -282,7 +335,10 @@ def _aligned(responses: xr.DataArray, betas: xr.DataArray) -> tuple[np.ndarray, 
     x = np.asarray(ordered.values, dtype=np.float32)
     y = np.asarray(betas.transpose("stimulus", "voxel").values, dtype=np.float32)
     for name, values in (("responses", x), ("betas", y)):
-        if not np.isfinite(values).all():
+        # Checked a few stimuli at a time: a boolean copy of the responses would add a
+        # quarter of their size to the peak.
+        if not all(np.isfinite(values[start:start + FINITE_ROWS]).all()
+                   for start in range(0, len(values), FINITE_ROWS)):
             raise ToposcopeError(f"{name} hold NaN or inf; drop those stimuli, units or voxels first")
     return x, y
 
