@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _memory import peak_rss_mb
 
 N_UNITS = 25_088
 N_STIMULI_CURVE = 1_440
@@ -58,18 +58,6 @@ def _clock() -> tuple[float, float]:
 def _since(start: tuple[float, float]) -> dict[str, float]:
     wall, cpu = _clock()
     return {"wall_s": round(wall - start[0], 2), "cpu_s": round(cpu - start[1], 2)}
-
-
-def _peak_rss_mb() -> float:
-    """This process image's peak RSS in MiB: ``VmHWM`` (``ru_maxrss`` would add the parent's peak)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 
 def smooth_responses(n_stimuli: int = N_STIMULI_CURVE, sigma: float = 4.0, seed: int = 0):
@@ -188,7 +176,7 @@ def _ed_streaming(path: str, memory: str = "") -> dict:
     options = {"memory": int(memory)} if memory else {}
     start = _clock()
     ed = dimensionality.effective_dimensionality(responses, **options)
-    return {"ed": ed, **_since(start), "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    return {"ed": ed, **_since(start), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def _ed_floor(path: str, memory: str = "") -> dict:
@@ -203,7 +191,7 @@ def _ed_floor(path: str, memory: str = "") -> dict:
     floor = _since(start)
     trace = float(np.trace(gram, dtype=np.float64))
     ed = trace**2 / float(np.sum(gram.astype(np.float64) ** 2))
-    return {"ed": ed, **floor, "load_and_centre_wall_s": load["wall_s"], "peak_rss_mb": round(_peak_rss_mb(), 1)}
+    return {"ed": ed, **floor, "load_and_centre_wall_s": load["wall_s"], "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
 def _child(kind: str, path: Path, memory: int | None = None) -> dict:

@@ -37,29 +37,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, in MiB.
-
-    Read from ``VmHWM`` (this process image's own high-water mark): Linux's
-    ``ru_maxrss`` also counts the parent's peak when a child is started by
-    fork + exec, which here would add the data generation's memory.
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+from _memory import peak_rss_mb
 
 
 def rss_mb() -> float:
