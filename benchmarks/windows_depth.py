@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from real_language import load_gguf
+    from toposcope.windows import swap_differences
 
     from toposcope.analysis.integration import fit_windows, window_theta
     from toposcope.stimuli.text import natural_swaps, read_conll
-    from toposcope.windows import swap_differences
 
     gguf = args.gguf or smollm2_gguf()
     corpus_path = args.shared / "stimuli" / "text" / "naturalstories" / "stories-aligned.conllx"
