@@ -374,15 +374,14 @@ def test_narratives_milkyway_names_what_is_missing(tmp_path):
     table.write_text(text.replace("\tcondition\t", "\tgroup\t"), encoding="utf-8")
     with pytest.raises(ToposcopeError, match="participants.tsv' has no 'condition' column .*versions"):
         load_narratives(tmp_path, 2)
-    table.write_text(text.replace("pieman,milkyway", "pieman"), encoding="utf-8")
-    with pytest.raises(ToposcopeError, match="does not list task 'milkyway' for sub-002"):
-        load_narratives(tmp_path, 2)
-    table.write_text(text.replace("n/a,synonyms", "n/a,vodka,x"), encoding="utf-8")
-    with pytest.raises(ToposcopeError, match="sub-002 has 2 tasks but 3 conditions"):
-        load_narratives(tmp_path, 2)
-    table.write_text(text.replace("n/a,synonyms", "n/a,sober"), encoding="utf-8")
-    with pytest.raises(ToposcopeError, match="condition for task 'milkyway' is 'sober', not one of original"):
-        load_narratives(tmp_path, 2)
+    for edited, message in [
+        (text.replace("pieman,milkyway", "pieman"), "does not list task 'milkyway' for sub-002"),
+        (text.replace("n/a,synonyms", "n/a,vodka,x"), "sub-002 has 2 tasks but 3 conditions"),
+        (text.replace("n/a,synonyms", "n/a,sober"), "condition for task 'milkyway' is 'sober', not one of original"),
+    ]:
+        table.write_text(edited, encoding="utf-8")
+        with pytest.raises(ToposcopeError, match=message):
+            load_narratives(tmp_path, 2)
     table.write_text("\n".join(line for line in text.splitlines() if not line.startswith("sub-002")) + "\n",
                      encoding="utf-8")
     with pytest.raises(ToposcopeError, match="sub-002 has no row in .*participants.tsv"):

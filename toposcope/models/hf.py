@@ -300,15 +300,20 @@ class _HeadLoader:
             self._masked = self._load_masked()
         return self._masked
 
-    def _load_masked(self) -> Any:
-        from transformers import AutoModelForMaskedLM
-
+    def _pretrained_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``from_pretrained`` shared by the causal and masked-LM loads."""
         from toposcope.models.hub import hub_reachable
 
         kwargs: dict[str, Any] = {"local_files_only": self.folder is not None or not hub_reachable(),
                                   "dtype": self.dtype, "output_loading_info": True}
         if self.folder is None and self.revision is not None:
             kwargs["revision"] = self.revision
+        return kwargs
+
+    def _load_masked(self) -> Any:
+        from transformers import AutoModelForMaskedLM
+
+        kwargs = self._pretrained_options()
         if self.gguf_file is not None:
             raise ToposcopeError(f"{self.spec!r} is a GGUF causal LM; score it with scorer='causal', not "
                                  "pseudo-log-likelihood")
@@ -328,12 +333,7 @@ class _HeadLoader:
     def _load(self) -> Any:
         from transformers import AutoModelForCausalLM
 
-        from toposcope.models.hub import hub_reachable
-
-        kwargs: dict[str, Any] = {"local_files_only": self.folder is not None or not hub_reachable(),
-                                  "dtype": self.dtype, "output_loading_info": True}
-        if self.folder is None and self.revision is not None:
-            kwargs["revision"] = self.revision
+        kwargs = self._pretrained_options()
         if self.gguf_file is not None:
             kwargs["gguf_file"] = self.gguf_file
         try:
